@@ -1,0 +1,820 @@
+//! The lifecycle service.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::clock::{Clock, SystemClock, truncate_to_micros};
+use crate::error::Error;
+use crate::file::TokenFile;
+use crate::matcher::Query;
+use crate::name::{TokenName, normalize_scopes, validate_description, validate_owner};
+use crate::record::{PreviousSecret, SealedSecret, TokenId, TokenRecord};
+use crate::secret::{EncryptionKey, Malformed, PlaintextToken, TokenFormat, TokenHasher};
+use crate::store::{
+    ListFilter, ListPosition, ListRequest, SearchPosition, SearchRequest, TokenStore,
+};
+
+/// The most items one page may hold.
+pub const MAX_PAGE_SIZE: usize = 1000;
+/// The page size when none is given.
+pub const DEFAULT_PAGE_SIZE: usize = 50;
+/// The longest grace period a regenerated token's old secret may get.
+pub const MAX_GRACE_PERIOD: SignedDuration = SignedDuration::from_hours(24 * 30);
+/// How often a modification is retried when another writer changed the record in between
+/// and the caller did not ask for a specific version.
+const MODIFY_ATTEMPTS: usize = 5;
+
+/// The one type an application holds: issues, lists, searches, modifies, regenerates, deletes,
+/// verifies and exports tokens over a [`TokenStore`].
+///
+/// Cheap to share: wrap it in an `Arc`.
+pub struct TokenManager {
+    store: Arc<dyn TokenStore>,
+    format: TokenFormat,
+    hasher: TokenHasher,
+    encryption: Option<EncryptionKey>,
+    clock: Arc<dyn Clock>,
+    /// Uses seen since the last flush, coalesced per token.
+    last_used: Mutex<HashMap<TokenId, Timestamp>>,
+}
+
+impl fmt::Debug for TokenManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("store", &self.store)
+            .field("format", &self.format)
+            .field("hasher", &self.hasher)
+            .field("recoverable", &self.encryption.is_some())
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+/// When a new token expires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// At this instant.
+    At(Timestamp),
+    /// This long after it is issued.
+    In(SignedDuration),
+}
+
+/// What to issue: a name and optional description, expiry and scopes.
+///
+/// ```
+/// use jiff::SignedDuration;
+/// use tollgate::NewToken;
+///
+/// let request = NewToken::new("deploy bot")
+///     .description("Pushes releases")
+///     .expires_in(SignedDuration::from_hours(24 * 30))
+///     .scopes(["deploy", "read"]);
+/// # let _ = request;
+/// ```
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    name: String,
+    description: String,
+    expiry: Option<Expiry>,
+    scopes: Vec<String>,
+}
+
+impl NewToken {
+    /// A token with this name and nothing else.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            description: String::new(),
+            expiry: None,
+            scopes: Vec::new(),
+        }
+    }
+
+    /// Sets the description.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = description.into();
+        self
+    }
+
+    /// Expires at `at`, which must be in the future.
+    pub fn expires_at(mut self, at: Timestamp) -> Self {
+        self.expiry = Some(Expiry::At(at));
+        self
+    }
+
+    /// Expires `duration` after issue; `duration` must be positive.
+    pub fn expires_in(mut self, duration: SignedDuration) -> Self {
+        self.expiry = Some(Expiry::In(duration));
+        self
+    }
+
+    /// Sets the expiry (or none).
+    pub fn expiry(mut self, expiry: Option<Expiry>) -> Self {
+        self.expiry = expiry;
+        self
+    }
+
+    /// Sets the scopes.
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+/// Changes to a token; fields left `None` stay as they are.
+///
+/// ```
+/// use tollgate::TokenUpdate;
+///
+/// let update = TokenUpdate::default().name("deploy-bot-2").enabled(false).expires_at(None);
+/// # let _ = update;
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct TokenUpdate {
+    name: Option<String>,
+    description: Option<String>,
+    expires_at: Option<Option<Timestamp>>,
+    scopes: Option<Vec<String>>,
+    enabled: Option<bool>,
+    expected_version: Option<u64>,
+}
+
+impl TokenUpdate {
+    /// Renames the token.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Replaces the description.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// Sets (`Some`, in the future) or removes (`None`) the expiry.
+    pub fn expires_at(mut self, expires_at: Option<Timestamp>) -> Self {
+        self.expires_at = Some(expires_at);
+        self
+    }
+
+    /// Replaces the scopes.
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Enables or disables the token. A disabled token fails verification until enabled.
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = Some(enabled);
+        self
+    }
+
+    /// Applies the update only if the record is still at `version` (optimistic concurrency);
+    /// otherwise [`Error::VersionConflict`].
+    pub fn expected_version(mut self, version: u64) -> Self {
+        self.expected_version = Some(version);
+        self
+    }
+
+    fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.description.is_none()
+            && self.expires_at.is_none()
+            && self.scopes.is_none()
+            && self.enabled.is_none()
+    }
+}
+
+/// How to regenerate a token's secret.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Regenerate {
+    grace: Option<SignedDuration>,
+    expected_version: Option<u64>,
+}
+
+impl Regenerate {
+    /// Keeps the old secret working for `grace` (at most [`MAX_GRACE_PERIOD`], and never past
+    /// the token's expiry), so callers can switch over without downtime. Without it the old
+    /// secret stops working when regenerate returns.
+    pub fn grace(mut self, grace: SignedDuration) -> Self {
+        self.grace = Some(grace);
+        self
+    }
+
+    /// Regenerates only if the record is still at `version`.
+    pub fn expected_version(mut self, version: u64) -> Self {
+        self.expected_version = Some(version);
+        self
+    }
+}
+
+/// A token just issued or regenerated: the record and the plaintext, shown this once.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The stored record.
+    pub record: TokenRecord,
+    /// The secret token string. It is not stored; hand it to the caller now.
+    pub token: PlaintextToken,
+}
+
+impl Issued {
+    /// The token file with the secret included: the download offered right after apply and
+    /// regenerate.
+    pub fn token_file(&self, exported_at: Timestamp) -> TokenFile {
+        TokenFile {
+            exported_at,
+            token: self.record.info(),
+            secret: Some(self.token.clone()),
+        }
+    }
+}
+
+/// What to list.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    /// A fuzzy query over names; results are ranked by relevance instead of age.
+    pub query: Option<String>,
+    /// Page size, 1 to [`MAX_PAGE_SIZE`]; [`DEFAULT_PAGE_SIZE`] when `None`.
+    pub limit: Option<usize>,
+    /// The previous page's [`Page::next_cursor`].
+    pub cursor: Option<String>,
+    /// Which tokens.
+    pub filter: ListFilter,
+}
+
+/// One page of tokens.
+#[derive(Debug, Clone)]
+pub struct Page {
+    /// The tokens, newest first (or best match first with a query).
+    pub items: Vec<TokenRecord>,
+    /// Pass this as [`ListOptions::cursor`] to get the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The outcome of verifying a presented token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Verification {
+    /// The token is valid; here is its record.
+    Valid(Box<TokenRecord>),
+    /// Not a well-formed token (rejected without touching the store).
+    Malformed(Malformed),
+    /// Well-formed, but no token has this secret: never issued, deleted, or replaced by
+    /// regeneration (after its grace period).
+    Unknown,
+    /// The token has expired.
+    Expired(TokenId),
+    /// The token is disabled.
+    Disabled(TokenId),
+}
+
+impl Verification {
+    /// Whether the token is valid.
+    pub fn is_valid(&self) -> bool {
+        matches!(self, Self::Valid(_))
+    }
+
+    /// The record of a valid token.
+    pub fn record(&self) -> Option<&TokenRecord> {
+        match self {
+            Self::Valid(record) => Some(record),
+            _ => None,
+        }
+    }
+
+    /// A sentence saying why verification failed; `None` when valid.
+    pub fn failure_reason(&self) -> Option<String> {
+        match self {
+            Self::Valid(_) => None,
+            Self::Malformed(reason) => Some(format!("malformed token: {reason}")),
+            Self::Unknown => Some(
+                "unknown token: it was never issued, was deleted, or was regenerated".to_owned(),
+            ),
+            Self::Expired(id) => Some(format!("token {id} has expired")),
+            Self::Disabled(id) => Some(format!("token {id} is disabled")),
+        }
+    }
+}
+
+impl TokenManager {
+    /// A manager over `store` with the default format (`tg_` prefix), unpeppered SHA-256 and
+    /// no recoverable secrets.
+    pub fn new<S: TokenStore>(store: S) -> Self {
+        Self::from_shared(Arc::new(store))
+    }
+
+    /// A manager over a store shared with other code.
+    pub fn from_shared(store: Arc<dyn TokenStore>) -> Self {
+        Self {
+            store,
+            format: TokenFormat::default(),
+            hasher: TokenHasher::default(),
+            encryption: None,
+            clock: Arc::new(SystemClock),
+            last_used: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Issues tokens with this format (prefix). Tokens issued under another prefix stop
+    /// verifying.
+    pub fn with_format(mut self, format: TokenFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Hashes with this hasher, e.g. [`TokenHasher::with_pepper`].
+    ///
+    /// **Every token issued under a different hasher stops verifying.**
+    pub fn with_hasher(mut self, hasher: TokenHasher) -> Self {
+        self.hasher = hasher;
+        self
+    }
+
+    /// Turns on recoverable secrets: each new or regenerated secret is also stored encrypted
+    /// under `key`, and [`download`](Self::download) includes it.
+    ///
+    /// **This weakens the default**: whoever holds the key and a copy of the store can read
+    /// every token issued while this was on.
+    pub fn with_encryption_key(mut self, key: EncryptionKey) -> Self {
+        self.encryption = Some(key);
+        self
+    }
+
+    /// Reads the time from `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn TokenStore> {
+        &self.store
+    }
+
+    /// The token format.
+    pub fn format(&self) -> &TokenFormat {
+        &self.format
+    }
+
+    /// The current time, truncated to microseconds.
+    pub fn now(&self) -> Timestamp {
+        truncate_to_micros(self.clock.now())
+    }
+
+    /// Issues a new token for `owner`. The plaintext is in the result, and nowhere else.
+    ///
+    /// Errors: `Invalid*` for bad input, [`Error::ExpiryInPast`], [`Error::NameTaken`] when the
+    /// owner already has a token by that name (case-insensitively).
+    pub async fn apply(&self, owner: &str, new: NewToken) -> Result<Issued, Error> {
+        let owner = validate_owner(owner)?;
+        let name = TokenName::new(&new.name)?;
+        let description = validate_description(&new.description)?;
+        let scopes = normalize_scopes(new.scopes)?;
+        let now = self.now();
+        let expires_at = match new.expiry {
+            None => None,
+            Some(Expiry::At(at)) => Some(self.future(now, at)?),
+            Some(Expiry::In(duration)) => {
+                let at = now
+                    .checked_add(duration)
+                    .map_err(|_| Error::ExpiryInPast(now))?;
+                Some(self.future(now, at)?)
+            }
+        };
+        let id = TokenId::generate()?;
+        let token = self.format.generate()?;
+        let record = TokenRecord {
+            id,
+            owner,
+            name: name.as_str().to_owned(),
+            description,
+            scopes,
+            enabled: true,
+            created_at: now,
+            updated_at: now,
+            expires_at,
+            last_used_at: None,
+            secret_hash: self.hasher.hash(token.expose_secret()),
+            previous_secret: None,
+            sealed_secret: self.seal(&id, &token)?,
+            version: 1,
+        };
+        self.store.insert(&record).await?;
+        Ok(Issued { record, token })
+    }
+
+    /// The owner's token with this id; [`Error::NotFound`] when there is none.
+    pub async fn get(&self, owner: &str, id: TokenId) -> Result<TokenRecord, Error> {
+        match self.store.get(id).await? {
+            Some(record) if record.owner == owner => Ok(record),
+            _ => Err(Error::NotFound(id)),
+        }
+    }
+
+    /// One page of the owner's tokens: newest first, or ranked by the fuzzy matcher when
+    /// `options.query` is given (ties newest first).
+    ///
+    /// Pagination is by cursor over a stable order, so tokens added or deleted between pages
+    /// do not make the next page repeat or skip others.
+    pub async fn list(&self, owner: &str, options: ListOptions) -> Result<Page, Error> {
+        let limit = match options.limit {
+            None => DEFAULT_PAGE_SIZE,
+            Some(limit @ 1..=MAX_PAGE_SIZE) => limit,
+            Some(_) => return Err(Error::InvalidLimit { max: MAX_PAGE_SIZE }),
+        };
+        let now = self.now();
+        let query = options.query.as_deref().and_then(Query::new);
+        let cursor = options
+            .cursor
+            .as_deref()
+            .map(|c| Cursor::decode(c, query.as_ref()))
+            .transpose()?;
+        match query {
+            None => {
+                let after = match cursor {
+                    None => None,
+                    Some(Cursor::List(position)) => Some(position),
+                    Some(Cursor::Search(..)) => return Err(Error::InvalidCursor),
+                };
+                let request = ListRequest {
+                    owner,
+                    after,
+                    limit: limit + 1,
+                    filter: options.filter,
+                    now,
+                };
+                let mut items = self.store.list(&request).await?;
+                let next_cursor = (items.len() > limit).then(|| {
+                    items.truncate(limit);
+                    Cursor::List(ListPosition::of(&items[limit - 1])).encode(None)
+                });
+                Ok(Page { items, next_cursor })
+            }
+            Some(query) => {
+                let after = match cursor {
+                    None => None,
+                    Some(Cursor::Search(position)) => Some(position),
+                    Some(Cursor::List(_)) => return Err(Error::InvalidCursor),
+                };
+                let request = SearchRequest {
+                    owner,
+                    query: &query,
+                    after,
+                    limit: limit + 1,
+                    filter: options.filter,
+                    now,
+                };
+                let mut hits = self.store.search(&request).await?;
+                let next_cursor = (hits.len() > limit).then(|| {
+                    hits.truncate(limit);
+                    Cursor::Search(hits[limit - 1].position()).encode(Some(&query))
+                });
+                let items = hits.into_iter().map(|hit| hit.record).collect();
+                Ok(Page { items, next_cursor })
+            }
+        }
+    }
+
+    /// Changes a token. Returns the new record.
+    ///
+    /// Errors: `Invalid*` for bad input, [`Error::ExpiryInPast`] for a new expiry that is not in
+    /// the future, [`Error::NotFound`], [`Error::NameTaken`] on a rename to a name the owner
+    /// already uses, [`Error::VersionConflict`] when [`TokenUpdate::expected_version`] no longer
+    /// matches. On error nothing changes. A token disabled here fails verification as soon as
+    /// this returns.
+    pub async fn modify(
+        &self,
+        owner: &str,
+        id: TokenId,
+        update: TokenUpdate,
+    ) -> Result<TokenRecord, Error> {
+        let name = update.name.as_deref().map(TokenName::new).transpose()?;
+        let description = update
+            .description
+            .as_deref()
+            .map(validate_description)
+            .transpose()?;
+        let scopes = update.scopes.clone().map(normalize_scopes).transpose()?;
+        self.rewrite(owner, id, update.expected_version, |record, now| {
+            if update.is_empty() {
+                return Ok(false);
+            }
+            if let Some(name) = &name {
+                record.name = name.as_str().to_owned();
+            }
+            if let Some(description) = &description {
+                record.description.clone_from(description);
+            }
+            if let Some(scopes) = &scopes {
+                record.scopes.clone_from(scopes);
+            }
+            if let Some(enabled) = update.enabled {
+                record.enabled = enabled;
+            }
+            if let Some(expires_at) = update.expires_at {
+                record.expires_at = expires_at.map(|at| self.future(now, at)).transpose()?;
+            }
+            clamp_grace(record);
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Replaces a token's secret and returns the new one, shown this once.
+    ///
+    /// Without a grace period the old secret fails verification as soon as this returns. With
+    /// one, the old secret keeps working until the grace period ends (or the token expires,
+    /// whichever comes first); a second regeneration ends the first one's grace period.
+    pub async fn regenerate(
+        &self,
+        owner: &str,
+        id: TokenId,
+        options: Regenerate,
+    ) -> Result<Issued, Error> {
+        let grace = options.grace.unwrap_or(SignedDuration::ZERO);
+        if grace.is_negative() {
+            return Err(Error::InvalidGracePeriod("it is negative"));
+        }
+        if grace > MAX_GRACE_PERIOD {
+            return Err(Error::InvalidGracePeriod("it is longer than 30 days"));
+        }
+        let token = self.format.generate()?;
+        let hash = self.hasher.hash(token.expose_secret());
+        let sealed = self.seal(&id, &token)?;
+        let record = self
+            .rewrite(owner, id, options.expected_version, |record, now| {
+                let valid_until =
+                    truncate_to_micros(now.checked_add(grace).unwrap_or(Timestamp::MAX));
+                record.previous_secret = (grace.is_positive()).then_some(PreviousSecret {
+                    hash: record.secret_hash,
+                    valid_until,
+                });
+                record.secret_hash = hash;
+                record.sealed_secret.clone_from(&sealed);
+                clamp_grace(record);
+                Ok(true)
+            })
+            .await?;
+        Ok(Issued { record, token })
+    }
+
+    /// Deletes a token for good. Once this returns, the token fails verification.
+    pub async fn delete(&self, owner: &str, id: TokenId) -> Result<(), Error> {
+        self.get(owner, id).await?;
+        if self.store.delete(id).await? {
+            self.forget_use(id);
+            Ok(())
+        } else {
+            Err(Error::NotFound(id))
+        }
+    }
+
+    /// The token file for a token in the list. It includes the secret only in recoverable
+    /// mode (see [`with_encryption_key`](Self::with_encryption_key)); otherwise it says how
+    /// to get a new one.
+    pub async fn download(&self, owner: &str, id: TokenId) -> Result<TokenFile, Error> {
+        let record = self.get(owner, id).await?;
+        let secret = match (&self.encryption, &record.sealed_secret) {
+            (Some(key), Some(sealed)) => Some(key.open(&id, &sealed.0)?),
+            _ => None,
+        };
+        Ok(TokenFile {
+            exported_at: self.now(),
+            token: record.info(),
+            secret,
+        })
+    }
+
+    /// Verifies a presented token string.
+    ///
+    /// Malformed strings are rejected by format and checksum before the store is touched.
+    /// Store failures are errors, never a pass: a guard must treat `Err` as "deny".
+    pub async fn verify(&self, presented: &str) -> Result<Verification, Error> {
+        if let Err(reason) = self.format.check(presented) {
+            return Ok(Verification::Malformed(reason));
+        }
+        let hash = self.hasher.hash(presented);
+        let Some(record) = self.store.find_by_hash(&hash).await? else {
+            return Ok(Verification::Unknown);
+        };
+        let now = self.now();
+        // The store found the record by this hash; comparing again in constant time guards
+        // against a store whose index and records disagree.
+        let current = record.secret_hash == hash;
+        let in_grace = !current
+            && record
+                .previous_secret
+                .as_ref()
+                .is_some_and(|p| p.hash == hash && now < p.valid_until);
+        if !current && !in_grace {
+            return Ok(Verification::Unknown);
+        }
+        if !record.enabled {
+            return Ok(Verification::Disabled(record.id));
+        }
+        if record.is_expired_at(now) {
+            return Ok(Verification::Expired(record.id));
+        }
+        self.note_use(record.id, now);
+        Ok(Verification::Valid(Box::new(record)))
+    }
+
+    /// Writes the coalesced `last_used_at` times of verified tokens to the store. Call it
+    /// periodically and at shutdown; verification itself never writes.
+    pub async fn flush_last_used(&self) -> Result<(), Error> {
+        let pending: Vec<_> = {
+            let mut map = self
+                .last_used
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            map.drain().collect()
+        };
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if let Err(err) = self.store.record_last_used(&pending).await {
+            // Put them back so the next flush retries them.
+            let mut map = self
+                .last_used
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for (id, at) in pending {
+                let slot = map.entry(id).or_insert(at);
+                *slot = (*slot).max(at);
+            }
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    fn note_use(&self, id: TokenId, at: Timestamp) {
+        let mut map = self
+            .last_used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let slot = map.entry(id).or_insert(at);
+        *slot = (*slot).max(at);
+    }
+
+    fn forget_use(&self, id: TokenId) {
+        self.last_used
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+    }
+
+    fn future(&self, now: Timestamp, at: Timestamp) -> Result<Timestamp, Error> {
+        let at = truncate_to_micros(at);
+        if at <= now {
+            return Err(Error::ExpiryInPast(at));
+        }
+        Ok(at)
+    }
+
+    fn seal(&self, id: &TokenId, token: &PlaintextToken) -> Result<Option<SealedSecret>, Error> {
+        self.encryption
+            .as_ref()
+            .map(|key| key.seal(id, token).map(SealedSecret))
+            .transpose()
+    }
+
+    /// Reads the record, lets `change` edit it, and writes it back conditionally on its
+    /// version. Retries on a concurrent change unless the caller pinned a version.
+    async fn rewrite<F>(
+        &self,
+        owner: &str,
+        id: TokenId,
+        expected_version: Option<u64>,
+        change: F,
+    ) -> Result<TokenRecord, Error>
+    where
+        F: Fn(&mut TokenRecord, Timestamp) -> Result<bool, Error> + Send + Sync,
+    {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let old = self.get(owner, id).await?;
+            if let Some(expected) = expected_version {
+                if old.version != expected {
+                    return Err(Error::VersionConflict { id, expected });
+                }
+            }
+            let now = self.now();
+            let mut record = old.clone();
+            if !change(&mut record, now)? {
+                return Ok(old);
+            }
+            record.version = old.version + 1;
+            record.updated_at = now.max(old.updated_at);
+            match self.store.update(&record, old.version).await {
+                Ok(()) => return Ok(record),
+                Err(Error::VersionConflict { .. })
+                    if expected_version.is_none() && attempts < MODIFY_ATTEMPTS => {}
+                Err(err) => return Err(err),
+            }
+        }
+    }
+}
+
+/// A grace period never outlives the token.
+fn clamp_grace(record: &mut TokenRecord) {
+    if let (Some(previous), Some(expires_at)) = (&mut record.previous_secret, record.expires_at) {
+        previous.valid_until = previous.valid_until.min(expires_at);
+    }
+}
+
+/// A position in a listing, as handed to clients.
+///
+/// Format: `l.<created µs>.<id>` for plain listings, `s.<score>.<created µs>.<id>.<query
+/// crc>` for searches; the crc binds a search cursor to its query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cursor {
+    List(ListPosition),
+    Search(SearchPosition),
+}
+
+impl Cursor {
+    fn encode(&self, query: Option<&Query>) -> String {
+        match self {
+            Self::List(p) => format!("l.{}.{}", p.created_at.as_microsecond(), p.id),
+            Self::Search(s) => format!(
+                "s.{}.{}.{}.{:08x}",
+                s.score,
+                s.position.created_at.as_microsecond(),
+                s.position.id,
+                query.map_or(0, query_tag)
+            ),
+        }
+    }
+
+    fn decode(text: &str, query: Option<&Query>) -> Result<Self, Error> {
+        let parts: Vec<&str> = text.split('.').collect();
+        let position = |created: &str, id: &str| -> Option<ListPosition> {
+            let micros: i64 = created.parse().ok()?;
+            Some(ListPosition {
+                created_at: Timestamp::from_microsecond(micros).ok()?,
+                id: id.parse().ok()?,
+            })
+        };
+        let cursor = match parts.as_slice() {
+            ["l", created, id] => position(created, id).map(Self::List),
+            ["s", score, created, id, tag] => {
+                let tag_matches =
+                    query.is_some_and(|q| u32::from_str_radix(tag, 16).ok() == Some(query_tag(q)));
+                match (tag_matches, score.parse(), position(created, id)) {
+                    (true, Ok(score), Some(position)) => {
+                        Some(Self::Search(SearchPosition { score, position }))
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        cursor.ok_or(Error::InvalidCursor)
+    }
+}
+
+fn query_tag(query: &Query) -> u32 {
+    crc32fast::hash(query.as_str().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_bind_their_query() {
+        let position = ListPosition {
+            created_at: Timestamp::from_microsecond(1_700_000_000_123_456).unwrap(),
+            id: TokenId::from_bytes([3; 16]),
+        };
+        let list = Cursor::List(position);
+        assert_eq!(Cursor::decode(&list.encode(None), None).unwrap(), list);
+
+        let q = Query::new("deploy").unwrap();
+        let other = Query::new("billing").unwrap();
+        let search = Cursor::Search(SearchPosition {
+            score: 4321,
+            position,
+        });
+        let text = search.encode(Some(&q));
+        assert_eq!(Cursor::decode(&text, Some(&q)).unwrap(), search);
+        assert!(Cursor::decode(&text, Some(&other)).is_err());
+        assert!(Cursor::decode(&text, None).is_err());
+        for bad in ["", "l", "l.x.y", "s.1.2.3.4", "l.1.zz", "q.1.2"] {
+            assert!(Cursor::decode(bad, None).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! Fuzzy matching of token names.
+//!
+//! A [`Query`] scores a name in tiers, each strictly above the next:
+//!
+//! | tier | the query… | example query → name |
+//! |---|---|---|
+//! | exact | equals the name, ignoring case and separators | `proddeploy` → `Prod-Deploy` |
+//! | prefix | starts the name | `prod dep` → `prod-deploy-key` |
+//! | word | has every word among the name's words, in any order | `deploy prod` → `prod-deploy` |
+//! | substring | has every word inside the name | `ploy` → `prod-deploy` |
+//! | abbreviation | has every word as initials or a subsequence | `pd` → `prod-deploy` |
+//! | typo | has every word within a few edits of a name word | `depoly` → `prod-deploy` |
+//!
+//! Matching is case-, width- and separator-insensitive (`-`, `_`, `.`, spaces, camelCase
+//! boundaries all split words) and Unicode-aware: CJK text is matched by characters, so `生产`
+//! finds `生产环境密钥`. A query that matches no tier returns `None`: nonsense finds nothing.
+//! Within a tier, names the query covers more of score higher; equal scores are left to the
+//! caller to order (the [`TokenManager`](crate::TokenManager) orders them newest first).
+
+use unicode_normalization::UnicodeNormalization;
+
+/// The score of a match: higher is better. Scores are comparable only for the same query.
+pub type Score = u32;
+
+const TIER: Score = 1000;
+const EXACT: Score = 6;
+const PREFIX: Score = 5;
+const WORD: Score = 4;
+const SUBSTRING: Score = 3;
+const ABBREVIATION: Score = 2;
+const TYPO: Score = 1;
+
+/// A prepared search query.
+///
+/// ```
+/// use tollgate::Query;
+///
+/// let query = Query::new("depoly prod").unwrap();
+/// assert!(query.score("prod-deploy").is_some());
+/// assert!(query.score("staging-metrics").is_none());
+/// assert!(Query::new("   ").is_none());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Query {
+    raw: String,
+    words: Vec<Vec<char>>,
+    compact: Vec<char>,
+}
+
+/// A name split for matching.
+#[derive(Debug)]
+struct Prepared {
+    words: Vec<Vec<char>>,
+    compact: Vec<char>,
+    /// Index in `compact` where each word starts.
+    starts: Vec<usize>,
+}
+
+impl Query {
+    /// Prepares a query; `None` when it has no letters or digits.
+    pub fn new(query: &str) -> Option<Self> {
+        let prepared = prepare(query);
+        if prepared.compact.is_empty() {
+            return None;
+        }
+        Some(Self {
+            raw: query.trim().to_owned(),
+            words: prepared.words,
+            compact: prepared.compact,
+        })
+    }
+
+    /// The query as given, trimmed.
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    /// Scores `name`; `None` when it is not relevant.
+    pub fn score(&self, name: &str) -> Option<Score> {
+        let name = prepare(name);
+        if name.compact.is_empty() {
+            return None;
+        }
+        let coverage = coverage_bonus(self.compact.len(), name.compact.len());
+        if name.compact == self.compact {
+            return Some(EXACT * TIER + coverage);
+        }
+        if name.compact.starts_with(&self.compact) {
+            return Some(PREFIX * TIER + coverage);
+        }
+        let mut tier = WORD;
+        let mut bonus_sum = 0;
+        for word in &self.words {
+            match classify_word(word, &name) {
+                Some((word_tier, bonus)) => {
+                    tier = tier.min(word_tier);
+                    bonus_sum += bonus;
+                }
+                None => return self.score_as_whole(&name, coverage),
+            }
+        }
+        let words = self.words.len() as Score;
+        let bonus = (coverage + bonus_sum / words).min(TIER - 1);
+        let per_word = Some(tier * TIER + bonus);
+        // A word-by-word abbreviation or typo match may still be beaten by reading the query
+        // as one run of characters (a typo in a name typed without separators).
+        if tier <= ABBREVIATION {
+            return per_word.max(self.score_as_whole(&name, coverage));
+        }
+        per_word
+    }
+
+    /// Matches the query with separators removed against the whole name.
+    fn score_as_whole(&self, name: &Prepared, coverage: Score) -> Option<Score> {
+        if self.compact.len() >= 2 {
+            if let Some(bonus) = abbreviation(&self.compact, name) {
+                return Some(ABBREVIATION * TIER + (coverage / 2 + bonus).min(TIER - 1));
+            }
+        }
+        typo(&self.compact, &name.compact).map(|similarity| TYPO * TIER + similarity)
+    }
+}
+
+/// Up to 500 points for how much of the name the query covers.
+fn coverage_bonus(query_len: usize, name_len: usize) -> Score {
+    (500 * query_len.min(name_len) / name_len.max(1)) as Score
+}
+
+/// The best tier one query word reaches in a name, with a bonus within that tier.
+fn classify_word(word: &[char], name: &Prepared) -> Option<(Score, Score)> {
+    if name.words.iter().any(|w| w == word) {
+        return Some((WORD, 400));
+    }
+    if name.words.iter().any(|w| w.starts_with(word)) {
+        return Some((SUBSTRING, 400));
+    }
+    if contains(&name.compact, word) {
+        return Some((SUBSTRING, 200));
+    }
+    if word.len() >= 2 {
+        if let Some(bonus) = abbreviation(word, name) {
+            return Some((ABBREVIATION, bonus));
+        }
+    }
+    name.words
+        .iter()
+        .filter_map(|w| {
+            let whole = typo(word, w);
+            // A typo in the beginning of a longer word: `depoly` for `deployment`.
+            let start = (w.len() > word.len())
+                .then(|| typo(word, &w[..word.len()]).map(|s| s.saturating_sub(100)))
+                .flatten();
+            whole.max(start)
+        })
+        .max()
+        .map(|similarity| (TYPO, similarity))
+}
+
+fn contains(haystack: &[char], needle: &[char]) -> bool {
+    needle.len() <= haystack.len() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Matches `query` as a subsequence of the name that starts at a word start, preferring
+/// characters at word starts (initials). Returns a bonus up to 500, or `None`.
+fn abbreviation(query: &[char], name: &Prepared) -> Option<Score> {
+    let mut best = None;
+    for &start in &name.starts {
+        if name.compact[start] != query[0] {
+            continue;
+        }
+        // Two greedy walks: one jumps to the next word start holding the character (finds
+        // initials), the other takes the nearest character (finds every subsequence).
+        for prefer_starts in [true, false] {
+            best = best.max(walk(query, name, start, prefer_starts));
+        }
+    }
+    best
+}
+
+fn walk(query: &[char], name: &Prepared, start: usize, prefer_starts: bool) -> Option<Score> {
+    let mut pos = start;
+    let mut at_starts = 1usize;
+    for &c in &query[1..] {
+        let next_start = prefer_starts
+            .then(|| {
+                name.starts
+                    .iter()
+                    .copied()
+                    .find(|&s| s > pos && name.compact[s] == c)
+            })
+            .flatten();
+        let next = match next_start {
+            Some(s) => s,
+            None => pos + 1 + name.compact[pos + 1..].iter().position(|&x| x == c)?,
+        };
+        if name.starts.binary_search(&next).is_ok() {
+            at_starts += 1;
+        }
+        pos = next;
+    }
+    let span = pos - start + 1;
+    // A scattered subsequence that is neither initials nor dense is noise.
+    let initials_ratio = at_starts as f64 / query.len() as f64;
+    let density = query.len() as f64 / span as f64;
+    if initials_ratio < 0.5 && density < 0.5 {
+        return None;
+    }
+    Some((250.0 * initials_ratio + 250.0 * density) as Score)
+}
+
+/// Typo tolerance: Damerau-Levenshtein distance within a length-dependent budget. Returns a
+/// similarity bonus up to 900.
+fn typo(query: &[char], target: &[char]) -> Option<Score> {
+    let len = query.len();
+    let budget = match len {
+        0..=2 => return None,
+        3..=5 => 1,
+        6..=10 => 2,
+        _ => 3,
+    };
+    if target.len().abs_diff(len) > budget {
+        return None;
+    }
+    let distance = strsim::generic_damerau_levenshtein(query, target);
+    if distance == 0 || distance > budget {
+        return None;
+    }
+    let similarity = 1.0 - distance as f64 / len.max(target.len()) as f64;
+    Some((900.0 * similarity) as Score)
+}
+
+/// NFKC, lower case, split into words at anything that is not a letter or digit, at
+/// lower-to-upper case changes and where CJK meets other scripts.
+fn prepare(text: &str) -> Prepared {
+    let mut words: Vec<Vec<char>> = Vec::new();
+    let mut current: Vec<char> = Vec::new();
+    let mut previous: Option<char> = None;
+    for c in text.nfkc() {
+        if !c.is_alphanumeric() {
+            flush(&mut words, &mut current);
+            previous = None;
+            continue;
+        }
+        if let Some(p) = previous {
+            let camel = p.is_lowercase() && c.is_uppercase();
+            if camel || is_cjk(p) != is_cjk(c) {
+                flush(&mut words, &mut current);
+            }
+        }
+        current.extend(c.to_lowercase());
+        previous = Some(c);
+    }
+    flush(&mut words, &mut current);
+    let mut compact = Vec::new();
+    let mut starts = Vec::with_capacity(words.len());
+    for word in &words {
+        starts.push(compact.len());
+        compact.extend_from_slice(word);
+    }
+    Prepared {
+        words,
+        compact,
+        starts,
+    }
+}
+
+fn flush(words: &mut Vec<Vec<char>>, current: &mut Vec<char>) {
+    if !current.is_empty() {
+        words.push(std::mem::take(current));
+    }
+}
+
+/// Han, kana and Hangul: scripts written without spaces between words.
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x3040..=0x30FF      // Hiragana, Katakana
+        | 0x3400..=0x4DBF    // CJK Extension A
+        | 0x4E00..=0x9FFF    // CJK Unified Ideographs
+        | 0xAC00..=0xD7AF    // Hangul syllables
+        | 0xF900..=0xFAFF    // CJK Compatibility Ideographs
+        | 0x20000..=0x3134F) // CJK Extensions B–G
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NAMES: &[&str] = &[
+        "prod-deploy",
+        "Prod Deploy Key",
+        "staging-deploy",
+        "github-actions-ci",
+        "GitHubActions",
+        "billing-service",
+        "billing_service_readonly",
+        "metrics-exporter",
+        "customer-portal",
+        "backup-nightly",
+        "生产环境密钥",
+        "测试环境 API",
+        "データ同期",
+        "terraform-cloud",
+        "payment-gateway-webhook",
+    ];
+
+    /// Names matching `query`, best first (ties in list order).
+    fn ranked(query: &str) -> Vec<&'static str> {
+        let query = Query::new(query).unwrap();
+        let mut hits: Vec<_> = NAMES
+            .iter()
+            .enumerate()
+            .filter_map(|(i, name)| query.score(name).map(|s| (s, i, *name)))
+            .collect();
+        hits.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        hits.into_iter().map(|(_, _, name)| name).collect()
+    }
+
+    fn tier(query: &str, name: &str) -> Option<Score> {
+        Query::new(query).unwrap().score(name).map(|s| s / TIER)
+    }
+
+    #[test]
+    fn tiers_are_ordered_as_documented() {
+        assert_eq!(tier("Prod_Deploy", "prod-deploy"), Some(EXACT));
+        assert_eq!(tier("proddeploy", "prod-deploy"), Some(EXACT));
+        assert_eq!(tier("prod dep", "prod-deploy-key"), Some(PREFIX));
+        assert_eq!(tier("deploy prod", "prod-deploy"), Some(WORD));
+        assert_eq!(tier("ploy", "prod-deploy"), Some(SUBSTRING));
+        assert_eq!(tier("pd", "prod-deploy"), Some(ABBREVIATION));
+        assert_eq!(tier("depoly", "prod-deploy"), Some(TYPO));
+    }
+
+    #[test]
+    fn relevance_table() {
+        let table: &[(&str, &[&str])] = &[
+            // Exact beats everything; the prefix match comes next.
+            ("prod deploy", &["prod-deploy", "Prod Deploy Key"]),
+            // Words in any order.
+            ("deploy prod", &["prod-deploy", "Prod Deploy Key"]),
+            // Separator-insensitive, camelCase split.
+            ("github actions", &["GitHubActions", "github-actions-ci"]),
+            ("githubactions", &["GitHubActions", "github-actions-ci"]),
+            // A whole word ranks above a word it merely starts.
+            ("billing", &["billing-service", "billing_service_readonly"]),
+            // Substring inside a word.
+            ("xport", &["metrics-exporter"]),
+            // Abbreviations.
+            ("gac", &["github-actions-ci"]),
+            ("pgw", &["payment-gateway-webhook"]),
+            // Typos: substituted, dropped, swapped, doubled letters.
+            ("custmer", &["customer-portal"]),
+            ("cuztomer portal", &["customer-portal"]),
+            ("bakcup", &["backup-nightly"]),
+            ("metrcs", &["metrics-exporter"]),
+            ("terrafrom", &["terraform-cloud"]),
+            (
+                "biling servce",
+                &["billing-service", "billing_service_readonly"],
+            ),
+            // CJK.
+            ("生产", &["生产环境密钥"]),
+            ("环境", &["生产环境密钥", "测试环境 API"]),
+            ("测试 api", &["测试环境 API"]),
+            ("生产坏境", &["生产环境密钥"]),
+            ("同期", &["データ同期"]),
+        ];
+        for (query, expected) in table {
+            let got = ranked(query);
+            assert!(
+                got.len() >= expected.len() && &got[..expected.len()] == *expected,
+                "query {query:?}: expected {expected:?} first, got {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn deploy_ranks_word_matches_before_typos() {
+        let got = ranked("deploy");
+        assert_eq!(got[0], "prod-deploy");
+        let mut next = got[1..3].to_vec();
+        next.sort_unstable();
+        assert_eq!(next, ["Prod Deploy Key", "staging-deploy"]);
+    }
+
+    #[test]
+    fn nonsense_finds_nothing() {
+        for query in [
+            "zzqx",
+            "qwerty",
+            "xylophone",
+            "kubernetes",
+            "zz top",
+            "量子",
+        ] {
+            assert_eq!(ranked(query), Vec::<&str>::new(), "query {query:?}");
+        }
+    }
+
+    #[test]
+    fn empty_queries_are_rejected() {
+        assert!(Query::new("").is_none());
+        assert!(Query::new(" -_. ").is_none());
+        assert_eq!(Query::new("  a b ").unwrap().as_str(), "a b");
+    }
+
+    #[test]
+    fn scores_are_deterministic() {
+        let q = Query::new("deploy").unwrap();
+        assert_eq!(q.score("prod-deploy"), q.score("prod-deploy"));
+        assert!(q.score("prod-deploy") > q.score("prod-deploy-key-with-a-long-name"));
+    }
+}

@@ -1,0 +1,336 @@
+//! The storage trait every backend implements.
+//!
+//! # Implementing a custom store
+//!
+//! A store keeps [`TokenRecord`]s and finds them by id, by secret hash and by (owner, name
+//! key); it lists an owner's records newest first. Seven methods are required; fuzzy
+//! [`search`](TokenStore::search) and [`record_last_used`](TokenStore::record_last_used) have
+//! defaults built on the others. The [`TokenManager`](crate::TokenManager) does all validation
+//! and decides what a record looks like; a store only keeps what it is given, atomically, and
+//! reports conflicts.
+//!
+//! Run the conformance suite (feature `testing`) against your store: see
+//! [`store_conformance_tests!`](crate::store_conformance_tests).
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::Mutex;
+//!
+//! use async_trait::async_trait;
+//! use tollgate::{Error, ListRequest, SecretHash, TokenId, TokenRecord, TokenStore};
+//!
+//! /// A deliberately simple store: one mutex, linear scans.
+//! #[derive(Debug, Default)]
+//! struct VecStore(Mutex<HashMap<TokenId, TokenRecord>>);
+//!
+//! #[async_trait]
+//! impl TokenStore for VecStore {
+//!     async fn insert(&self, record: &TokenRecord) -> Result<(), Error> {
+//!         let mut map = self.0.lock().unwrap();
+//!         let key = record.name_key();
+//!         if map.values().any(|r| r.owner == record.owner && r.name_key() == key) {
+//!             return Err(Error::NameTaken { name: record.name.clone() });
+//!         }
+//!         if map.contains_key(&record.id) || map.values().any(|r| r.secret_hash == record.secret_hash) {
+//!             return Err(Error::Duplicate(record.id));
+//!         }
+//!         map.insert(record.id, record.clone());
+//!         Ok(())
+//!     }
+//!
+//!     async fn get(&self, id: TokenId) -> Result<Option<TokenRecord>, Error> {
+//!         Ok(self.0.lock().unwrap().get(&id).cloned())
+//!     }
+//!
+//!     async fn find_by_hash(&self, hash: &SecretHash) -> Result<Option<TokenRecord>, Error> {
+//!         Ok(self.0.lock().unwrap().values().find(|r| {
+//!             r.secret_hash == *hash || r.previous_secret.as_ref().is_some_and(|p| p.hash == *hash)
+//!         }).cloned())
+//!     }
+//!
+//!     async fn find_by_name(&self, owner: &str, key: &str) -> Result<Option<TokenRecord>, Error> {
+//!         Ok(self.0.lock().unwrap().values()
+//!             .find(|r| r.owner == owner && r.name_key() == key).cloned())
+//!     }
+//!
+//!     async fn update(&self, record: &TokenRecord, expected_version: u64) -> Result<(), Error> {
+//!         let mut map = self.0.lock().unwrap();
+//!         match map.get(&record.id) {
+//!             None => return Err(Error::NotFound(record.id)),
+//!             Some(r) if r.version != expected_version => {
+//!                 return Err(Error::VersionConflict { id: record.id, expected: expected_version });
+//!             }
+//!             Some(_) => {}
+//!         }
+//!         let key = record.name_key();
+//!         if map.values().any(|r| r.id != record.id && r.owner == record.owner && r.name_key() == key) {
+//!             return Err(Error::NameTaken { name: record.name.clone() });
+//!         }
+//!         map.insert(record.id, record.clone());
+//!         Ok(())
+//!     }
+//!
+//!     async fn delete(&self, id: TokenId) -> Result<bool, Error> {
+//!         Ok(self.0.lock().unwrap().remove(&id).is_some())
+//!     }
+//!
+//!     async fn list(&self, request: &ListRequest<'_>) -> Result<Vec<TokenRecord>, Error> {
+//!         let map = self.0.lock().unwrap();
+//!         let mut records: Vec<_> = map.values()
+//!             .filter(|r| r.owner == request.owner && request.admits(r))
+//!             .cloned()
+//!             .collect();
+//!         records.sort_by(|a, b| tollgate::ListPosition::of(b).cmp(&tollgate::ListPosition::of(a)));
+//!         records.truncate(request.limit);
+//!         Ok(records)
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let manager = tollgate::TokenManager::new(VecStore::default());
+//! let issued = manager.apply("default", tollgate::NewToken::new("ci")).await.unwrap();
+//! assert!(manager.verify(issued.token.expose_secret()).await.unwrap().is_valid());
+//! # }
+//! ```
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+
+use crate::error::Error;
+use crate::matcher::{Query, Score};
+use crate::record::{TokenId, TokenRecord};
+use crate::secret::SecretHash;
+
+/// Filters a listing applies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    /// `Some(true)`: only enabled tokens; `Some(false)`: only disabled ones.
+    pub enabled: Option<bool>,
+    /// `Some(true)`: only expired tokens; `Some(false)`: only unexpired ones.
+    pub expired: Option<bool>,
+}
+
+impl ListFilter {
+    /// Whether `record` passes the filter at `now`.
+    pub fn matches(&self, record: &TokenRecord, now: Timestamp) -> bool {
+        self.enabled.is_none_or(|e| record.enabled == e)
+            && self.expired.is_none_or(|e| record.is_expired_at(now) == e)
+    }
+}
+
+/// A record's place in the newest-first order: by creation time, then id, both descending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ListPosition {
+    /// The record's `created_at`.
+    pub created_at: Timestamp,
+    /// The record's id.
+    pub id: TokenId,
+}
+
+impl ListPosition {
+    /// The position of `record`.
+    pub fn of(record: &TokenRecord) -> Self {
+        Self {
+            created_at: record.created_at,
+            id: record.id,
+        }
+    }
+}
+
+/// One page of an owner's records, newest first.
+#[derive(Debug, Clone)]
+pub struct ListRequest<'a> {
+    /// Whose records.
+    pub owner: &'a str,
+    /// Only records strictly older than this position (the previous page's last record).
+    pub after: Option<ListPosition>,
+    /// At most this many records.
+    pub limit: usize,
+    /// Which records.
+    pub filter: ListFilter,
+    /// The time the expiry filter is evaluated at.
+    pub now: Timestamp,
+}
+
+impl ListRequest<'_> {
+    /// Whether `record` belongs on this page apart from the owner and limit: it passes the
+    /// filter and lies after the cursor.
+    pub fn admits(&self, record: &TokenRecord) -> bool {
+        self.after
+            .is_none_or(|after| ListPosition::of(record) < after)
+            && self.filter.matches(record, self.now)
+    }
+}
+
+/// A record's place in a search result: by score, then newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SearchPosition {
+    /// The match score.
+    pub score: Score,
+    /// Then by creation time and id.
+    pub position: ListPosition,
+}
+
+/// One page of a fuzzy search over an owner's token names.
+#[derive(Debug, Clone)]
+pub struct SearchRequest<'a> {
+    /// Whose records.
+    pub owner: &'a str,
+    /// The prepared query.
+    pub query: &'a Query,
+    /// Only hits strictly after this position (the previous page's last hit).
+    pub after: Option<SearchPosition>,
+    /// At most this many hits.
+    pub limit: usize,
+    /// Which records.
+    pub filter: ListFilter,
+    /// The time the expiry filter is evaluated at.
+    pub now: Timestamp,
+}
+
+/// A record matching a search, with its score.
+#[derive(Debug, Clone)]
+pub struct SearchHit {
+    /// The record.
+    pub record: TokenRecord,
+    /// Its score for the query; higher is better.
+    pub score: Score,
+}
+
+impl SearchHit {
+    /// The hit's position in the result order.
+    pub fn position(&self) -> SearchPosition {
+        SearchPosition {
+            score: self.score,
+            position: ListPosition::of(&self.record),
+        }
+    }
+}
+
+/// Where tokens are kept. Object-safe: hold it as `Arc<dyn TokenStore>`.
+///
+/// Every method is atomic: it either happens completely or not at all, and a failed call
+/// leaves the store as it was. Errors are [`Error::NotFound`], [`Error::NameTaken`],
+/// [`Error::VersionConflict`] and [`Error::Duplicate`] as each method documents,
+/// [`Error::Unavailable`] when the backend cannot be reached (the caller fails closed) and
+/// [`Error::Backend`] otherwise.
+#[async_trait]
+pub trait TokenStore: Debug + Send + Sync + 'static {
+    /// Adds a new record.
+    ///
+    /// Fails with [`Error::NameTaken`] when the owner has a record with the same
+    /// [`name_key`](TokenRecord::name_key), and with [`Error::Duplicate`] when the id or the
+    /// secret hash is already stored.
+    async fn insert(&self, record: &TokenRecord) -> Result<(), Error>;
+
+    /// The record with this id, or `None`.
+    async fn get(&self, id: TokenId) -> Result<Option<TokenRecord>, Error>;
+
+    /// The record whose current secret hash, or previous secret hash
+    /// ([`TokenRecord::previous_secret`]), is `hash`; `None` when there is none. The caller
+    /// checks the previous secret's grace period.
+    async fn find_by_hash(&self, hash: &SecretHash) -> Result<Option<TokenRecord>, Error>;
+
+    /// The owner's record whose [`name_key`](TokenRecord::name_key) is `name_key`, or `None`.
+    async fn find_by_name(&self, owner: &str, name_key: &str)
+    -> Result<Option<TokenRecord>, Error>;
+
+    /// Replaces the record with `record.id` by `record`, if its stored version is
+    /// `expected_version`. The new record's version is whatever `record` says.
+    ///
+    /// Fails with [`Error::NotFound`] when there is no such record, with
+    /// [`Error::VersionConflict`] when the stored version differs, and with
+    /// [`Error::NameTaken`] when another record of the same owner has the new name key. The
+    /// owner and id never change. Hash lookups must follow the new `secret_hash` and
+    /// `previous_secret` at once.
+    async fn update(&self, record: &TokenRecord, expected_version: u64) -> Result<(), Error>;
+
+    /// Removes the record; `false` when there was none. Once this returns, neither
+    /// [`get`](Self::get) nor [`find_by_hash`](Self::find_by_hash) finds it.
+    async fn delete(&self, id: TokenId) -> Result<bool, Error>;
+
+    /// One page of `request.owner`'s records that [`ListRequest::admits`], newest first
+    /// ([`ListPosition`] descending), at most `request.limit` of them.
+    ///
+    /// Because pages are keyed by position, not offset, records added or deleted between
+    /// pages neither repeat nor push others off the next page.
+    async fn list(&self, request: &ListRequest<'_>) -> Result<Vec<TokenRecord>, Error>;
+
+    /// One page of the owner's records whose names match `request.query`, best first
+    /// ([`SearchPosition`] descending).
+    ///
+    /// The default scans every record of the owner through [`list`](Self::list) and scores
+    /// each name with [`Query::score`]. A backend that can find candidates faster (an index,
+    /// trigram search) overrides it; its results must rank the same.
+    async fn search(&self, request: &SearchRequest<'_>) -> Result<Vec<SearchHit>, Error> {
+        const CHUNK: usize = 512;
+        let mut hits = Vec::new();
+        let mut page = ListRequest {
+            owner: request.owner,
+            after: None,
+            limit: CHUNK,
+            filter: request.filter,
+            now: request.now,
+        };
+        loop {
+            let records = self.list(&page).await?;
+            let done = records.len() < CHUNK;
+            page.after = records.last().map(ListPosition::of);
+            for record in records {
+                let Some(score) = request.query.score(&record.name) else {
+                    continue;
+                };
+                let hit = SearchHit { record, score };
+                if request.after.is_none_or(|after| hit.position() < after) {
+                    hits.push(hit);
+                }
+            }
+            // Keep memory bounded by what can still make the page.
+            if hits.len() > request.limit.saturating_mul(4).max(CHUNK) {
+                sort_hits(&mut hits);
+                hits.truncate(request.limit);
+            }
+            if done {
+                break;
+            }
+        }
+        sort_hits(&mut hits);
+        hits.truncate(request.limit);
+        Ok(hits)
+    }
+
+    /// Records successful uses: for each `(id, at)`, sets `last_used_at` to `at` unless it is
+    /// already later. Missing ids are skipped. Does not change `version` or `updated_at`.
+    ///
+    /// The default reads and conditionally rewrites each record; backends should override it
+    /// with one batched write.
+    async fn record_last_used(&self, uses: &[(TokenId, Timestamp)]) -> Result<(), Error> {
+        for &(id, at) in uses {
+            // A concurrent modification wins; its record is newer anyway and the next use
+            // will be recorded again.
+            for _ in 0..3 {
+                let Some(mut record) = self.get(id).await? else {
+                    break;
+                };
+                if record.last_used_at.is_some_and(|last| last >= at) {
+                    break;
+                }
+                record.last_used_at = Some(at);
+                match self.update(&record, record.version).await {
+                    Ok(()) | Err(Error::NotFound(_)) => break,
+                    Err(Error::VersionConflict { .. }) => continue,
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sorts hits best first: score, then newest.
+pub fn sort_hits(hits: &mut [SearchHit]) {
+    hits.sort_unstable_by_key(|hit| std::cmp::Reverse(hit.position()));
+}

@@ -1,0 +1,1035 @@
+//! Test support: a manual clock and the store conformance suite.
+//!
+//! Every [`TokenStore`] runs the same suite. In a backend's `tests/conformance.rs`:
+//!
+//! ```ignore
+//! tollgate::store_conformance_tests!(async {
+//!     let dir = tempfile::tempdir().unwrap();
+//!     let store = MyStore::open(dir.path().join("tokens.db")).unwrap();
+//!     (store, dir) // the second value lives as long as the test: a guard for cleanup
+//! });
+//! ```
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::{Clock, TokenManager, TokenStore};
+
+/// A clock that moves only when told to.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<Timestamp>);
+
+impl ManualClock {
+    /// A clock reading `start`.
+    pub fn new(start: Timestamp) -> Self {
+        Self(Mutex::new(start))
+    }
+
+    /// Moves the clock forward (or back, with a negative duration).
+    pub fn advance(&self, by: SignedDuration) {
+        let mut now = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *now = now.checked_add(by).expect("clock stays in range");
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new("2026-01-01T00:00:00Z".parse().expect("valid timestamp"))
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A manager over `store` with a [`ManualClock`], as the conformance suite uses.
+pub fn manager_with_clock(store: Arc<dyn TokenStore>) -> (TokenManager, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::default());
+    let manager = TokenManager::from_shared(store).with_clock(clock.clone());
+    (manager, clock)
+}
+
+/// Expands to one `#[tokio::test]` per conformance check. The argument is an expression
+/// evaluating to a future of `(store, guard)`: a fresh, empty store, and a value kept alive
+/// until the test ends (a temporary directory, a database schema handle, or `()`).
+///
+/// The calling crate needs `tokio` (with `macros` and `rt-multi-thread`) as a dev-dependency.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($fixture:expr) => {
+        $crate::store_conformance_tests!(@tests $fixture;
+            lifecycle,
+            owners_are_isolated,
+            name_conflicts,
+            version_conflicts,
+            pagination,
+            pagination_under_concurrent_changes,
+            filters,
+            verify_after_delete,
+            verify_after_disable,
+            verify_after_regenerate,
+            grace_period,
+            expiry,
+            search,
+            search_pagination,
+            last_used,
+            failed_operations_change_nothing,
+            hash_index_follows_updates,
+            recoverable_secrets
+        );
+    };
+    (@tests $fixture:expr; $($check:ident),+) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let (store, _guard) = $fixture.await;
+                $crate::testing::conformance::$check(::std::sync::Arc::new(store)).await;
+            }
+        )+
+    };
+}
+
+/// The checks [`store_conformance_tests!`](crate::store_conformance_tests) runs, one
+/// function each, for stores that prefer to call them by hand.
+pub mod conformance {
+    use std::collections::HashSet;
+    use std::sync::Arc;
+
+    use jiff::SignedDuration;
+
+    use super::manager_with_clock;
+    use crate::{
+        EncryptionKey, Error, ListFilter, ListOptions, NewToken, Regenerate, TokenId, TokenManager,
+        TokenStore, TokenUpdate, Verification,
+    };
+
+    const OWNER: &str = "acme";
+
+    async fn issue(manager: &TokenManager, name: &str) -> crate::Issued {
+        manager
+            .apply(OWNER, NewToken::new(name))
+            .await
+            .unwrap_or_else(|e| panic!("apply {name:?}: {e}"))
+    }
+
+    async fn all_ids(manager: &TokenManager, owner: &str) -> Vec<TokenId> {
+        let mut ids = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = manager
+                .list(
+                    owner,
+                    ListOptions {
+                        limit: Some(1000),
+                        cursor,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            ids.extend(page.items.iter().map(|r| r.id));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return ids,
+            }
+        }
+    }
+
+    fn minutes(m: i64) -> SignedDuration {
+        SignedDuration::from_mins(m)
+    }
+
+    /// Apply, get, list, verify, modify, download and delete one token.
+    pub async fn lifecycle(store: Arc<dyn TokenStore>) {
+        let (manager, clock) = manager_with_clock(store);
+        let issued = manager
+            .apply(
+                OWNER,
+                NewToken::new("  Deploy Bot ")
+                    .description("pushes releases")
+                    .scopes(["write", "read", "write"])
+                    .expires_in(SignedDuration::from_hours(24)),
+            )
+            .await
+            .unwrap();
+        let id = issued.record.id;
+        assert_eq!(issued.record.name, "Deploy Bot");
+        assert_eq!(issued.record.scopes, ["read", "write"]);
+        assert_eq!(issued.record.version, 1);
+        assert!(issued.record.enabled);
+        assert_eq!(
+            issued.record.expires_at,
+            Some(manager.now() + SignedDuration::from_hours(24))
+        );
+
+        let stored = manager.get(OWNER, id).await.unwrap();
+        assert_eq!(
+            stored, issued.record,
+            "a record reads back exactly as written"
+        );
+
+        let verified = manager.verify(issued.token.expose_secret()).await.unwrap();
+        assert_eq!(verified.record(), Some(&issued.record));
+
+        clock.advance(minutes(1));
+        let modified = manager
+            .modify(
+                OWNER,
+                id,
+                TokenUpdate::default()
+                    .name("Release Bot")
+                    .description("")
+                    .scopes(["deploy"]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(modified.name, "Release Bot");
+        assert_eq!(modified.description, "");
+        assert_eq!(modified.scopes, ["deploy"]);
+        assert_eq!(modified.version, 2);
+        assert_eq!(modified.created_at, issued.record.created_at);
+        assert!(modified.updated_at > issued.record.updated_at);
+        assert_eq!(manager.get(OWNER, id).await.unwrap(), modified);
+        let verified = manager.verify(issued.token.expose_secret()).await.unwrap();
+        assert_eq!(
+            verified.record().map(|r| r.name.as_str()),
+            Some("Release Bot")
+        );
+
+        let file = manager.download(OWNER, id).await.unwrap();
+        assert!(!file.secret_included());
+        assert_eq!(file.token, modified.info());
+        let json = file.to_json();
+        assert!(!json.contains(issued.token.expose_secret()));
+        let with_secret = issued.token_file(manager.now()).to_json();
+        assert!(with_secret.contains(issued.token.expose_secret()));
+
+        manager.delete(OWNER, id).await.unwrap();
+        assert_eq!(
+            manager.verify(issued.token.expose_secret()).await.unwrap(),
+            Verification::Unknown
+        );
+        assert!(matches!(
+            manager.get(OWNER, id).await,
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            manager.delete(OWNER, id).await,
+            Err(Error::NotFound(_))
+        ));
+        assert!(all_ids(&manager, OWNER).await.is_empty());
+    }
+
+    /// One owner can neither see nor touch another's tokens; names are unique per owner only.
+    pub async fn owners_are_isolated(store: Arc<dyn TokenStore>) {
+        let (manager, _clock) = manager_with_clock(store);
+        let mine = issue(&manager, "shared-name").await;
+        let theirs = manager
+            .apply("globex", NewToken::new("shared-name"))
+            .await
+            .unwrap();
+        assert_eq!(all_ids(&manager, OWNER).await, [mine.record.id]);
+        assert_eq!(all_ids(&manager, "globex").await, [theirs.record.id]);
+        let id = theirs.record.id;
+        assert!(matches!(
+            manager.get(OWNER, id).await,
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            manager
+                .modify(OWNER, id, TokenUpdate::default().enabled(false))
+                .await,
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            manager.regenerate(OWNER, id, Regenerate::default()).await,
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            manager.delete(OWNER, id).await,
+            Err(Error::NotFound(_))
+        ));
+        assert!(matches!(
+            manager.download(OWNER, id).await,
+            Err(Error::NotFound(_))
+        ));
+        assert!(
+            manager
+                .verify(theirs.token.expose_secret())
+                .await
+                .unwrap()
+                .is_valid()
+        );
+    }
+
+    /// Names are unique per owner, case- and width-insensitively, on apply and on rename.
+    pub async fn name_conflicts(store: Arc<dyn TokenStore>) {
+        let (manager, _clock) = manager_with_clock(store);
+        let first = issue(&manager, "Deploy").await;
+        for taken in ["deploy", " DEPLOY ", "ｄｅｐｌｏｙ"] {
+            assert!(
+                matches!(
+                    manager.apply(OWNER, NewToken::new(taken)).await,
+                    Err(Error::NameTaken { .. })
+                ),
+                "{taken:?}"
+            );
+        }
+        let second = issue(&manager, "other").await;
+        let err = manager
+            .modify(
+                OWNER,
+                second.record.id,
+                TokenUpdate::default().name("DePloy"),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::NameTaken { .. }), "{err:?}");
+        assert_eq!(
+            manager.get(OWNER, second.record.id).await.unwrap(),
+            second.record
+        );
+        // Renaming to another case of its own name is fine.
+        let renamed = manager
+            .modify(
+                OWNER,
+                first.record.id,
+                TokenUpdate::default().name("DEPLOY"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(renamed.name, "DEPLOY");
+        // A deleted token's name is free again; so is a renamed token's old name.
+        manager
+            .modify(
+                OWNER,
+                second.record.id,
+                TokenUpdate::default().name("other-2"),
+            )
+            .await
+            .unwrap();
+        issue(&manager, "other").await;
+        manager.delete(OWNER, first.record.id).await.unwrap();
+        issue(&manager, "deploy").await;
+    }
+
+    /// Updates apply only at the expected version.
+    pub async fn version_conflicts(store: Arc<dyn TokenStore>) {
+        let (manager, _clock) = manager_with_clock(store.clone());
+        let issued = issue(&manager, "versioned").await;
+        let id = issued.record.id;
+        let v2 = manager
+            .modify(
+                OWNER,
+                id,
+                TokenUpdate::default().description("a").expected_version(1),
+            )
+            .await
+            .unwrap();
+        assert_eq!(v2.version, 2);
+        let err = manager
+            .modify(
+                OWNER,
+                id,
+                TokenUpdate::default().description("b").expected_version(1),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::VersionConflict { expected: 1, .. }),
+            "{err:?}"
+        );
+        let err = manager
+            .regenerate(OWNER, id, Regenerate::default().expected_version(1))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::VersionConflict { .. }), "{err:?}");
+        assert_eq!(manager.get(OWNER, id).await.unwrap(), v2);
+
+        // The store itself refuses a stale write.
+        let mut stale = issued.record.clone();
+        stale.description = "stale".into();
+        stale.version = 2;
+        let err = store.update(&stale, 1).await.unwrap_err();
+        assert!(matches!(err, Error::VersionConflict { .. }), "{err:?}");
+        let mut missing = stale.clone();
+        missing.id = TokenId::generate().unwrap();
+        assert!(matches!(
+            store.update(&missing, 1).await,
+            Err(Error::NotFound(_))
+        ));
+        assert_eq!(manager.get(OWNER, id).await.unwrap(), v2);
+
+        // Concurrent unpinned modifications all land, one after another.
+        let manager = Arc::new(manager);
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let manager = manager.clone();
+                tokio::spawn(async move {
+                    manager
+                        .modify(OWNER, id, TokenUpdate::default().scopes([format!("s{i}")]))
+                        .await
+                })
+            })
+            .collect();
+        let mut landed = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => landed += 1,
+                Err(Error::VersionConflict { .. }) => {}
+                Err(err) => panic!("unexpected error {err}"),
+            }
+        }
+        let last = manager.get(OWNER, id).await.unwrap();
+        assert_eq!(last.version, 2 + landed);
+        assert!(landed >= 1);
+    }
+
+    /// Cursor pagination walks every token once, newest first.
+    pub async fn pagination(store: Arc<dyn TokenStore>) {
+        let (manager, clock) = manager_with_clock(store);
+        let mut issued = Vec::new();
+        for i in 0..23 {
+            // Some tokens share a creation time; the id breaks the tie.
+            if i % 3 == 0 {
+                clock.advance(SignedDuration::from_secs(1));
+            }
+            issued.push(issue(&manager, &format!("token-{i:02}")).await.record);
+        }
+        let mut expected = issued.clone();
+        expected.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        let mut pages = 0;
+        loop {
+            let page = manager
+                .list(
+                    OWNER,
+                    ListOptions {
+                        limit: Some(5),
+                        cursor: cursor.take(),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            pages += 1;
+            assert!(page.items.len() <= 5);
+            seen.extend(page.items);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 5);
+        assert_eq!(seen, expected);
+        // An exact multiple of the page size ends without an empty extra page.
+        let page = manager
+            .list(
+                OWNER,
+                ListOptions {
+                    limit: Some(23),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 23);
+        assert_eq!(page.next_cursor, None);
+        for limit in [0, crate::MAX_PAGE_SIZE + 1] {
+            let err = manager
+                .list(
+                    OWNER,
+                    ListOptions {
+                        limit: Some(limit),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap_err();
+            assert!(matches!(err, Error::InvalidLimit { .. }));
+        }
+        let err = manager
+            .list(
+                OWNER,
+                ListOptions {
+                    cursor: Some("not-a-cursor".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidCursor));
+    }
+
+    /// Tokens added and deleted while a client pages through neither repeat nor push others
+    /// out of the walk.
+    pub async fn pagination_under_concurrent_changes(store: Arc<dyn TokenStore>) {
+        let (manager, clock) = manager_with_clock(store);
+        let manager = Arc::new(manager);
+        let mut stable = HashSet::new();
+        let mut doomed = Vec::new();
+        for i in 0..40 {
+            clock.advance(SignedDuration::from_millis(1));
+            let record = issue(&manager, &format!("base-{i}")).await.record;
+            if i % 4 == 1 {
+                doomed.push(record.id);
+            } else {
+                stable.insert(record.id);
+            }
+        }
+        let writer = {
+            let manager = manager.clone();
+            let clock = clock.clone();
+            tokio::spawn(async move {
+                for (i, id) in doomed.into_iter().enumerate() {
+                    manager.delete(OWNER, id).await.unwrap();
+                    clock.advance(SignedDuration::from_millis(1));
+                    manager
+                        .apply(OWNER, NewToken::new(format!("new-{i}")))
+                        .await
+                        .unwrap();
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = manager
+                .list(
+                    OWNER,
+                    ListOptions {
+                        limit: Some(3),
+                        cursor: cursor.take(),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            seen.extend(page.items.iter().map(|r| r.id));
+            tokio::task::yield_now().await;
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        writer.await.unwrap();
+        let unique: HashSet<_> = seen.iter().copied().collect();
+        assert_eq!(unique.len(), seen.len(), "a token appeared twice");
+        assert!(
+            stable.is_subset(&unique),
+            "a token that existed throughout was skipped"
+        );
+    }
+
+    /// Enabled and expired filters, on their own and with a query.
+    pub async fn filters(store: Arc<dyn TokenStore>) {
+        let (manager, clock) = manager_with_clock(store);
+        let on = issue(&manager, "alpha-on").await.record;
+        let off = issue(&manager, "alpha-off").await.record;
+        manager
+            .modify(OWNER, off.id, TokenUpdate::default().enabled(false))
+            .await
+            .unwrap();
+        let expiring = manager
+            .apply(
+                OWNER,
+                NewToken::new("alpha-expiring").expires_in(minutes(5)),
+            )
+            .await
+            .unwrap()
+            .record;
+        clock.advance(minutes(10));
+        let ids = |filter: ListFilter, query: Option<&str>| {
+            let manager = &manager;
+            let query = query.map(str::to_owned);
+            async move {
+                let page = manager
+                    .list(
+                        OWNER,
+                        ListOptions {
+                            filter,
+                            query,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .unwrap();
+                page.items.iter().map(|r| r.id).collect::<HashSet<_>>()
+            }
+        };
+        let enabled = ListFilter {
+            enabled: Some(true),
+            ..Default::default()
+        };
+        let expired = ListFilter {
+            expired: Some(true),
+            ..Default::default()
+        };
+        let live = ListFilter {
+            expired: Some(false),
+            enabled: Some(true),
+        };
+        for query in [None, Some("alpha")] {
+            assert_eq!(
+                ids(enabled, query).await,
+                HashSet::from([on.id, expiring.id])
+            );
+            assert_eq!(ids(expired, query).await, HashSet::from([expiring.id]));
+            assert_eq!(ids(live, query).await, HashSet::from([on.id]));
+        }
+    }
+
+    /// Once delete returns, the token fails verification.
+    pub async fn verify_after_delete(store: Arc<dyn TokenStore>) {
+        let (manager, _clock) = manager_with_clock(store);
+        let keep = issue(&manager, "keep").await;
+        let gone = issue(&manager, "gone").await;
+        assert!(
+            manager
+                .verify(gone.token.expose_secret())
+                .await
+                .unwrap()
+                .is_valid()
+        );
+        manager.delete(OWNER, gone.record.id).await.unwrap();
+        assert_eq!(
+            manager.verify(gone.token.expose_secret()).await.unwrap(),
+            Verification::Unknown
+        );
+        assert!(
+            manager
+                .verify(keep.token.expose_secret())
+                .await
+                .unwrap()
+                .is_valid()
+        );
+    }
+
+    /// A disabled token fails; enabling it again restores it.
+    pub async fn verify_after_disable(store: Arc<dyn TokenStore>) {
+        let (manager, _clock) = manager_with_clock(store);
+        let issued = issue(&manager, "toggle").await;
+        let id = issued.record.id;
+        let secret = issued.token.expose_secret();
+        manager
+            .modify(OWNER, id, TokenUpdate::default().enabled(false))
+            .await
+            .unwrap();
+        assert_eq!(
+            manager.verify(secret).await.unwrap(),
+            Verification::Disabled(id)
+        );
+        manager
+            .modify(OWNER, id, TokenUpdate::default().enabled(true))
+            .await
+            .unwrap();
+        assert!(manager.verify(secret).await.unwrap().is_valid());
+    }
+
+    /// Regeneration without grace: the old secret fails at once, the new one works.
+    pub async fn verify_after_regenerate(store: Arc<dyn TokenStore>) {
+        let (manager, _clock) = manager_with_clock(store);
+        let issued = issue(&manager, "rotate").await;
+        let fresh = manager
+            .regenerate(OWNER, issued.record.id, Regenerate::default())
+            .await
+            .unwrap();
+        assert_ne!(fresh.token, issued.token);
+        assert_eq!(fresh.record.version, 2);
+        assert_eq!(fresh.record.previous_secret, None);
+        assert_eq!(
+            manager.verify(issued.token.expose_secret()).await.unwrap(),
+            Verification::Unknown
+        );
+        let verified = manager.verify(fresh.token.expose_secret()).await.unwrap();
+        assert_eq!(verified.record().map(|r| r.id), Some(issued.record.id));
+        assert!(fresh.token_file(manager.now()).secret_included());
+    }
+
+    /// With a grace period the old secret works until it ends, never past expiry, and a
+    /// second regeneration ends the first grace period.
+    pub async fn grace_period(store: Arc<dyn TokenStore>) {
+        let (manager, clock) = manager_with_clock(store);
+        let issued = issue(&manager, "graceful").await;
+        let id = issued.record.id;
+        let old = issued.token.expose_secret();
+        let fresh = manager
+            .regenerate(OWNER, id, Regenerate::default().grace(minutes(10)))
+            .await
+            .unwrap();
+        assert!(manager.verify(old).await.unwrap().is_valid());
+        assert!(
+            manager
+                .verify(fresh.token.expose_secret())
+                .await
+                .unwrap()
+                .is_valid()
+        );
+        clock.advance(minutes(9));
+        assert!(manager.verify(old).await.unwrap().is_valid());
+        clock.advance(minutes(1));
+        assert_eq!(manager.verify(old).await.unwrap(), Verification::Unknown);
+        assert!(
+            manager
+                .verify(fresh.token.expose_secret())
+                .await
+                .unwrap()
+                .is_valid()
+        );
+
+        // A grace period never outlives the token.
+        let short = manager
+            .apply(OWNER, NewToken::new("short-lived").expires_in(minutes(2)))
+            .await
+            .unwrap();
+        let renewed = manager
+            .regenerate(
+                OWNER,
+                short.record.id,
+                Regenerate::default().grace(minutes(60)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            renewed.record.previous_secret.map(|p| p.valid_until),
+            short.record.expires_at
+        );
+
+        // Regenerating again drops the first grace period at once.
+        let third = manager
+            .regenerate(OWNER, id, Regenerate::default().grace(minutes(10)))
+            .await
+            .unwrap();
+        let fourth = manager
+            .regenerate(OWNER, id, Regenerate::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            manager.verify(third.token.expose_secret()).await.unwrap(),
+            Verification::Unknown
+        );
+        assert!(
+            manager
+                .verify(fourth.token.expose_secret())
+                .await
+                .unwrap()
+                .is_valid()
+        );
+
+        for bad in [minutes(-1), crate::MAX_GRACE_PERIOD + minutes(1)] {
+            let err = manager
+                .regenerate(OWNER, id, Regenerate::default().grace(bad))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, Error::InvalidGracePeriod(_)), "{err:?}");
+        }
+    }
+
+    /// Expired tokens fail; expiries must lie in the future; expiry can be lifted.
+    pub async fn expiry(store: Arc<dyn TokenStore>) {
+        let (manager, clock) = manager_with_clock(store);
+        let issued = manager
+            .apply(OWNER, NewToken::new("expiring").expires_in(minutes(60)))
+            .await
+            .unwrap();
+        let id = issued.record.id;
+        let secret = issued.token.expose_secret();
+        clock.advance(minutes(59));
+        assert!(manager.verify(secret).await.unwrap().is_valid());
+        clock.advance(minutes(1));
+        assert_eq!(
+            manager.verify(secret).await.unwrap(),
+            Verification::Expired(id)
+        );
+
+        let past = manager.now() - minutes(1);
+        let err = manager
+            .apply(OWNER, NewToken::new("already-expired").expires_at(past))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::ExpiryInPast(_)));
+        let err = manager
+            .modify(OWNER, id, TokenUpdate::default().expires_at(Some(past)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::ExpiryInPast(_)));
+
+        let lifted = manager
+            .modify(OWNER, id, TokenUpdate::default().expires_at(None))
+            .await
+            .unwrap();
+        assert_eq!(lifted.expires_at, None);
+        assert!(manager.verify(secret).await.unwrap().is_valid());
+        let later = manager.now() + minutes(5);
+        manager
+            .modify(OWNER, id, TokenUpdate::default().expires_at(Some(later)))
+            .await
+            .unwrap();
+        clock.advance(minutes(5));
+        assert_eq!(
+            manager.verify(secret).await.unwrap(),
+            Verification::Expired(id)
+        );
+    }
+
+    async fn search_names(manager: &TokenManager, query: &str) -> Vec<String> {
+        manager
+            .list(
+                OWNER,
+                ListOptions {
+                    query: Some(query.into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|r| r.name)
+            .collect()
+    }
+
+    /// Fuzzy search ranks by relevance and finds nothing for nonsense.
+    pub async fn search(store: Arc<dyn TokenStore>) {
+        let (manager, clock) = manager_with_clock(store);
+        for name in [
+            "prod-deploy",
+            "test-deploy",
+            "github-actions-ci",
+            "customer-portal",
+            "生产环境密钥",
+        ] {
+            clock.advance(SignedDuration::from_secs(1));
+            issue(&manager, name).await;
+        }
+        assert_eq!(
+            search_names(&manager, "prod deploy").await[0],
+            "prod-deploy"
+        );
+        assert_eq!(
+            search_names(&manager, "deploy prod").await[0],
+            "prod-deploy"
+        );
+        assert_eq!(search_names(&manager, "custmer").await, ["customer-portal"]);
+        assert_eq!(search_names(&manager, "gac").await, ["github-actions-ci"]);
+        assert_eq!(search_names(&manager, "生产").await, ["生产环境密钥"]);
+        // Equal scores come newest first.
+        assert_eq!(
+            search_names(&manager, "deploy").await,
+            ["test-deploy", "prod-deploy"]
+        );
+        assert!(search_names(&manager, "zzqx").await.is_empty());
+        // A blank query lists everything, newest first.
+        assert_eq!(search_names(&manager, "  ").await.len(), 5);
+    }
+
+    /// Search results page by cursor, bound to their query.
+    pub async fn search_pagination(store: Arc<dyn TokenStore>) {
+        let (manager, clock) = manager_with_clock(store);
+        for i in 0..12 {
+            clock.advance(SignedDuration::from_secs(1));
+            issue(&manager, &format!("service-{i:02}")).await;
+            issue(&manager, &format!("unrelated-{i:02}")).await;
+        }
+        let first_page = manager
+            .list(
+                OWNER,
+                ListOptions {
+                    query: Some("service".into()),
+                    limit: Some(5),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let mut names: Vec<String> = first_page.items.into_iter().map(|r| r.name).collect();
+        let mut cursor = first_page.next_cursor;
+        let err = manager
+            .list(
+                OWNER,
+                ListOptions {
+                    query: Some("unrelated".into()),
+                    cursor: cursor.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidCursor),
+            "a cursor is bound to its query"
+        );
+        while let Some(next) = cursor {
+            let page = manager
+                .list(
+                    OWNER,
+                    ListOptions {
+                        query: Some("service".into()),
+                        limit: Some(5),
+                        cursor: Some(next),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            names.extend(page.items.into_iter().map(|r| r.name));
+            cursor = page.next_cursor;
+        }
+        let expected: Vec<String> = (0..12).rev().map(|i| format!("service-{i:02}")).collect();
+        assert_eq!(names, expected);
+    }
+
+    /// Verification records use in memory; a flush writes it without bumping the version.
+    pub async fn last_used(store: Arc<dyn TokenStore>) {
+        let (manager, clock) = manager_with_clock(store);
+        let issued = issue(&manager, "used").await;
+        let id = issued.record.id;
+        clock.advance(minutes(1));
+        manager.verify(issued.token.expose_secret()).await.unwrap();
+        let used_at = manager.now();
+        clock.advance(minutes(1));
+        manager.verify(issued.token.expose_secret()).await.unwrap();
+        let later = manager.now();
+        assert_eq!(manager.get(OWNER, id).await.unwrap().last_used_at, None);
+        manager.flush_last_used().await.unwrap();
+        let record = manager.get(OWNER, id).await.unwrap();
+        assert_eq!(record.last_used_at, Some(later));
+        assert_eq!(record.version, 1);
+        assert_eq!(record.updated_at, issued.record.updated_at);
+        // Never moves backwards.
+        manager
+            .store()
+            .record_last_used(&[(id, used_at)])
+            .await
+            .unwrap();
+        assert_eq!(
+            manager.get(OWNER, id).await.unwrap().last_used_at,
+            Some(later)
+        );
+        // Unknown ids are skipped.
+        manager
+            .store()
+            .record_last_used(&[(TokenId::generate().unwrap(), later)])
+            .await
+            .unwrap();
+    }
+
+    /// Every rejected operation leaves the store exactly as it was.
+    pub async fn failed_operations_change_nothing(store: Arc<dyn TokenStore>) {
+        let (manager, _clock) = manager_with_clock(store);
+        let issued = issue(&manager, "stable").await;
+        let id = issued.record.id;
+        let bad_new = [
+            NewToken::new(""),
+            NewToken::new("a\u{0}b"),
+            NewToken::new("x".repeat(101)),
+            NewToken::new("ok").scopes(["bad scope"]),
+            NewToken::new("ok").description("\u{7}"),
+            NewToken::new("ok").expires_in(minutes(-5)),
+            NewToken::new("stable"),
+        ];
+        for new in bad_new {
+            assert!(manager.apply(OWNER, new).await.is_err());
+        }
+        assert!(manager.apply("", NewToken::new("ok")).await.is_err());
+        let bad_updates = [
+            TokenUpdate::default().name(" "),
+            TokenUpdate::default().name("zero\u{200B}width"),
+            TokenUpdate::default().enabled(false).scopes(["\"quoted\""]),
+            TokenUpdate::default().description("x".repeat(1001)),
+        ];
+        for update in bad_updates {
+            let err = manager.modify(OWNER, id, update).await.unwrap_err();
+            assert!(err.is_invalid_input(), "{err:?}");
+        }
+        assert_eq!(all_ids(&manager, OWNER).await, [id]);
+        assert_eq!(manager.get(OWNER, id).await.unwrap(), issued.record);
+        assert!(
+            manager
+                .verify(issued.token.expose_secret())
+                .await
+                .unwrap()
+                .is_valid()
+        );
+        // An empty update writes nothing.
+        let same = manager
+            .modify(OWNER, id, TokenUpdate::default())
+            .await
+            .unwrap();
+        assert_eq!(same, issued.record);
+    }
+
+    /// The store's hash lookup follows regeneration and finds nothing for unknown hashes.
+    pub async fn hash_index_follows_updates(store: Arc<dyn TokenStore>) {
+        let (manager, _clock) = manager_with_clock(store.clone());
+        let issued = issue(&manager, "indexed").await;
+        let old_hash = issued.record.secret_hash;
+        let fresh = manager
+            .regenerate(OWNER, issued.record.id, Regenerate::default())
+            .await
+            .unwrap();
+        assert_eq!(store.find_by_hash(&old_hash).await.unwrap(), None);
+        assert_eq!(
+            store.find_by_hash(&fresh.record.secret_hash).await.unwrap(),
+            Some(fresh.record.clone())
+        );
+        assert_eq!(
+            store
+                .find_by_name(OWNER, "indexed")
+                .await
+                .unwrap()
+                .map(|r| r.id),
+            Some(issued.record.id)
+        );
+        assert_eq!(store.find_by_name("globex", "indexed").await.unwrap(), None);
+        // Inserting the same record twice is refused.
+        let err = store.insert(&fresh.record).await.unwrap_err();
+        assert!(
+            matches!(err, Error::NameTaken { .. } | Error::Duplicate(_)),
+            "{err:?}"
+        );
+        let mut twin = fresh.record.clone();
+        twin.id = TokenId::generate().unwrap();
+        twin.name = "twin".into();
+        assert!(matches!(
+            store.insert(&twin).await,
+            Err(Error::Duplicate(_))
+        ));
+    }
+
+    /// In recoverable mode a download includes the secret; without the key it does not, and a
+    /// wrong key is an error, not a wrong secret.
+    pub async fn recoverable_secrets(store: Arc<dyn TokenStore>) {
+        let key = EncryptionKey::generate().unwrap();
+        let manager = TokenManager::from_shared(store.clone()).with_encryption_key(key);
+        let issued = manager.apply(OWNER, NewToken::new("kept")).await.unwrap();
+        let file = manager.download(OWNER, issued.record.id).await.unwrap();
+        assert_eq!(file.secret.as_ref(), Some(&issued.token));
+        let fresh = manager
+            .regenerate(OWNER, issued.record.id, Regenerate::default())
+            .await
+            .unwrap();
+        let file = manager.download(OWNER, issued.record.id).await.unwrap();
+        assert_eq!(file.secret.as_ref(), Some(&fresh.token));
+
+        let plain = TokenManager::from_shared(store.clone());
+        assert!(
+            !plain
+                .download(OWNER, issued.record.id)
+                .await
+                .unwrap()
+                .secret_included()
+        );
+        let wrong = TokenManager::from_shared(store)
+            .with_encryption_key(EncryptionKey::generate().unwrap());
+        assert!(matches!(
+            wrong.download(OWNER, issued.record.id).await,
+            Err(Error::SealedSecret(_))
+        ));
+    }
+}
