@@ -706,10 +706,10 @@ impl TokenManager {
         loop {
             attempts += 1;
             let old = self.get(owner, id).await?;
-            if let Some(expected) = expected_version {
-                if old.version != expected {
-                    return Err(Error::VersionConflict { id, expected });
-                }
+            if let Some(expected) = expected_version
+                && old.version != expected
+            {
+                return Err(Error::VersionConflict { id, expected });
             }
             let now = self.now();
             let mut record = old.clone();

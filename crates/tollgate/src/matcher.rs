@@ -112,10 +112,10 @@ impl Query {
 
     /// Matches the query with separators removed against the whole name.
     fn score_as_whole(&self, name: &Prepared, coverage: Score) -> Option<Score> {
-        if self.compact.len() >= 2 {
-            if let Some(bonus) = abbreviation(&self.compact, name) {
-                return Some(ABBREVIATION * TIER + (coverage / 2 + bonus).min(TIER - 1));
-            }
+        if self.compact.len() >= 2
+            && let Some(bonus) = abbreviation(&self.compact, name)
+        {
+            return Some(ABBREVIATION * TIER + (coverage / 2 + bonus).min(TIER - 1));
         }
         typo(&self.compact, &name.compact).map(|similarity| TYPO * TIER + similarity)
     }
@@ -137,10 +137,10 @@ fn classify_word(word: &[char], name: &Prepared) -> Option<(Score, Score)> {
     if contains(&name.compact, word) {
         return Some((SUBSTRING, 200));
     }
-    if word.len() >= 2 {
-        if let Some(bonus) = abbreviation(word, name) {
-            return Some((ABBREVIATION, bonus));
-        }
+    if word.len() >= 2
+        && let Some(bonus) = abbreviation(word, name)
+    {
+        return Some((ABBREVIATION, bonus));
     }
     name.words
         .iter()

@@ -202,10 +202,10 @@ impl TokenStore for MemoryStore {
     async fn record_last_used(&self, uses: &[(TokenId, Timestamp)]) -> Result<(), Error> {
         let mut inner = self.write();
         for &(id, at) in uses {
-            if let Some(record) = inner.records.get_mut(&id) {
-                if record.last_used_at.is_none_or(|last| last < at) {
-                    record.last_used_at = Some(at);
-                }
+            if let Some(record) = inner.records.get_mut(&id)
+                && record.last_used_at.is_none_or(|last| last < at)
+            {
+                record.last_used_at = Some(at);
             }
         }
         Ok(())

@@ -222,7 +222,7 @@ impl fmt::Display for PlaintextToken {
 /// The SHA-256 (or peppered HMAC-SHA-256) of a token string: what stores keep and index.
 ///
 /// Equality is constant-time.
-#[derive(Clone, Copy, Eq, Hash)]
+#[derive(Clone, Copy, Eq)]
 pub struct SecretHash([u8; 32]);
 
 impl SecretHash {

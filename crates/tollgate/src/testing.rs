@@ -400,7 +400,7 @@ pub mod conformance {
             issued.push(issue(&manager, &format!("token-{i:02}")).await.record);
         }
         let mut expected = issued.clone();
-        expected.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        expected.sort_by_key(|r| std::cmp::Reverse((r.created_at, r.id)));
         let mut seen = Vec::new();
         let mut cursor = None;
         let mut pages = 0;

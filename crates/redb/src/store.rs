@@ -1,0 +1,394 @@
+//! The store.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use redb::{
+    Database, DatabaseError, ReadableDatabase, ReadableTable, StorageError, TableDefinition,
+    TableHandle, WriteTransaction,
+};
+use tollgate::jiff::Timestamp;
+use tollgate::{Error, ListRequest, SecretHash, TokenId, TokenRecord, TokenStore};
+
+use crate::error::RedbStoreError;
+use crate::row::{decode, encode, micros};
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: u64 = 1;
+
+const META: TableDefinition<'_, &str, u64> = TableDefinition::new("tollgate_meta");
+const RECORDS: TableDefinition<'_, [u8; 16], &[u8]> = TableDefinition::new("tollgate_records");
+const BY_HASH: TableDefinition<'_, [u8; 32], [u8; 16]> = TableDefinition::new("tollgate_by_hash");
+const BY_NAME: TableDefinition<'_, (&str, &str), [u8; 16]> =
+    TableDefinition::new("tollgate_by_name");
+const BY_OWNER: TableDefinition<'_, (&str, i64, [u8; 16]), ()> =
+    TableDefinition::new("tollgate_by_owner");
+
+const SCHEMA_KEY: &str = "schema_version";
+
+/// A [`TokenStore`] in a redb file.
+///
+/// Clone it freely: clones share one open database.
+#[derive(Clone)]
+pub struct RedbStore {
+    db: Arc<Database>,
+    path: Arc<PathBuf>,
+}
+
+impl fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedbStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A write's result: the outer error is the storage failing, the inner one the operation being
+/// refused (a name conflict, say). Only `Ok(Ok(_))` commits.
+type WriteResult<T> = Result<Result<T, Error>, RedbStoreError>;
+
+impl RedbStore {
+    /// Opens the token database at `path`, creating it (and its tables) when the file does not
+    /// exist or is empty.
+    ///
+    /// Fails with [`RedbStoreError::Locked`] when another process has it open,
+    /// [`RedbStoreError::NotRedb`] when it is not a redb file, [`RedbStoreError::Foreign`]
+    /// when it is another application's redb file and [`RedbStoreError::NewerSchema`] when a
+    /// newer Tollgate wrote it.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, RedbStoreError> {
+        let path = path.as_ref().to_path_buf();
+        let db = Database::builder()
+            // The OS page cache holds the file; a large private cache only duplicates it.
+            .set_cache_size(64 * 1024 * 1024)
+            .create(&path)
+            .map_err(|err| match err {
+                DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch => {
+                    RedbStoreError::Locked { path: path.clone() }
+                }
+                DatabaseError::Storage(StorageError::Io(ref io))
+                    if io.kind() == std::io::ErrorKind::InvalidData =>
+                {
+                    RedbStoreError::NotRedb {
+                        path: path.clone(),
+                        source: err,
+                    }
+                }
+                DatabaseError::Storage(StorageError::Corrupted(_))
+                | DatabaseError::UpgradeRequired(_) => RedbStoreError::NotRedb {
+                    path: path.clone(),
+                    source: err,
+                },
+                other => RedbStoreError::Database(other),
+            })?;
+        Self::init_schema(&db, &path)?;
+        Ok(Self {
+            db: Arc::new(db),
+            path: Arc::new(path),
+        })
+    }
+
+    /// The file this store keeps its tokens in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn init_schema(db: &Database, path: &Path) -> Result<(), RedbStoreError> {
+        let txn = db.begin_write()?;
+        let found = {
+            let meta_exists = txn.list_tables()?.any(|t| t.name() == META.name());
+            let other_tables = txn
+                .list_tables()?
+                .any(|t| !t.name().starts_with("tollgate_"));
+            if !meta_exists && other_tables {
+                return Err(RedbStoreError::Foreign {
+                    path: path.to_path_buf(),
+                });
+            }
+            let mut meta = txn.open_table(META)?;
+            let found = meta.get(SCHEMA_KEY)?.map(|v| v.value());
+            if found.is_none() {
+                meta.insert(SCHEMA_KEY, SCHEMA_VERSION)?;
+            }
+            found
+        };
+        match found {
+            Some(found) if found > SCHEMA_VERSION => Err(RedbStoreError::NewerSchema {
+                path: path.to_path_buf(),
+                found,
+                supported: SCHEMA_VERSION,
+            }),
+            Some(_) => Ok(()),
+            None => {
+                // Create every table now so reads never meet a missing one.
+                txn.open_table(RECORDS)?;
+                txn.open_table(BY_HASH)?;
+                txn.open_table(BY_NAME)?;
+                txn.open_table(BY_OWNER)?;
+                txn.commit()?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs `op` in one write transaction, committing only when it succeeds. Runs on Tokio's
+    /// blocking pool when called inside a Tokio runtime, since a commit waits for the disk.
+    async fn write<T, F>(&self, op: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> WriteResult<T> + Send + 'static,
+    {
+        let db = self.db.clone();
+        let run = move || -> WriteResult<T> {
+            let txn = db.begin_write()?;
+            match op(&txn)? {
+                Ok(value) => {
+                    txn.commit()?;
+                    Ok(Ok(value))
+                }
+                // Dropping the transaction aborts it.
+                Err(refused) => Ok(Err(refused)),
+            }
+        };
+        let result = match tokio::runtime::Handle::try_current() {
+            Ok(handle) => handle
+                .spawn_blocking(run)
+                .await
+                .map_err(RedbStoreError::from)?,
+            Err(_) => run(),
+        };
+        result?
+    }
+
+    fn read_record(&self, id: [u8; 16]) -> Result<Option<TokenRecord>, RedbStoreError> {
+        let txn = self.db.begin_read()?;
+        let records = txn.open_table(RECORDS)?;
+        records
+            .get(id)?
+            .map(|bytes| decode(id, bytes.value()))
+            .transpose()
+    }
+}
+
+fn hashes(record: &TokenRecord) -> impl Iterator<Item = [u8; 32]> + '_ {
+    std::iter::once(*record.secret_hash.as_bytes())
+        .chain(record.previous_secret.iter().map(|p| *p.hash.as_bytes()))
+}
+
+fn owner_key(record: &TokenRecord) -> (&str, i64, [u8; 16]) {
+    (
+        record.owner.as_str(),
+        micros(record.created_at),
+        *record.id.as_bytes(),
+    )
+}
+
+#[async_trait]
+impl TokenStore for RedbStore {
+    async fn insert(&self, record: &TokenRecord) -> Result<(), Error> {
+        let record = record.clone();
+        self.write(move |txn| {
+            let id = *record.id.as_bytes();
+            let name_key = record.name_key();
+            let mut by_name = txn.open_table(BY_NAME)?;
+            if by_name
+                .get((record.owner.as_str(), name_key.as_str()))?
+                .is_some()
+            {
+                return Ok(Err(Error::NameTaken {
+                    name: record.name.clone(),
+                }));
+            }
+            let mut records = txn.open_table(RECORDS)?;
+            let mut by_hash = txn.open_table(BY_HASH)?;
+            if records.get(id)?.is_some() {
+                return Ok(Err(Error::Duplicate(record.id)));
+            }
+            for hash in hashes(&record) {
+                if by_hash.get(hash)?.is_some() {
+                    return Ok(Err(Error::Duplicate(record.id)));
+                }
+                by_hash.insert(hash, id)?;
+            }
+            by_name.insert((record.owner.as_str(), name_key.as_str()), id)?;
+            txn.open_table(BY_OWNER)?.insert(owner_key(&record), ())?;
+            records.insert(id, encode(&record).as_slice())?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    async fn get(&self, id: TokenId) -> Result<Option<TokenRecord>, Error> {
+        Ok(self.read_record(*id.as_bytes())?)
+    }
+
+    async fn find_by_hash(&self, hash: &SecretHash) -> Result<Option<TokenRecord>, Error> {
+        let lookup = || -> Result<Option<TokenRecord>, RedbStoreError> {
+            let txn = self.db.begin_read()?;
+            let Some(id) = txn
+                .open_table(BY_HASH)?
+                .get(hash.as_bytes())?
+                .map(|v| v.value())
+            else {
+                return Ok(None);
+            };
+            let records = txn.open_table(RECORDS)?;
+            records
+                .get(id)?
+                .map(|bytes| decode(id, bytes.value()))
+                .transpose()
+        };
+        Ok(lookup()?)
+    }
+
+    async fn find_by_name(
+        &self,
+        owner: &str,
+        name_key: &str,
+    ) -> Result<Option<TokenRecord>, Error> {
+        let lookup = || -> Result<Option<TokenRecord>, RedbStoreError> {
+            let txn = self.db.begin_read()?;
+            let by_name = txn.open_table(BY_NAME)?;
+            let Some(id) = by_name.get((owner, name_key))?.map(|v| v.value()) else {
+                return Ok(None);
+            };
+            let records = txn.open_table(RECORDS)?;
+            records
+                .get(id)?
+                .map(|bytes| decode(id, bytes.value()))
+                .transpose()
+        };
+        Ok(lookup()?)
+    }
+
+    async fn update(&self, record: &TokenRecord, expected_version: u64) -> Result<(), Error> {
+        let record = record.clone();
+        self.write(move |txn| {
+            let id = *record.id.as_bytes();
+            let mut records = txn.open_table(RECORDS)?;
+            let old = match records.get(id)? {
+                Some(bytes) => decode(id, bytes.value())?,
+                None => return Ok(Err(Error::NotFound(record.id))),
+            };
+            if old.version != expected_version {
+                return Ok(Err(Error::VersionConflict {
+                    id: record.id,
+                    expected: expected_version,
+                }));
+            }
+            let (old_key, new_key) = (old.name_key(), record.name_key());
+            let mut by_name = txn.open_table(BY_NAME)?;
+            if old.owner != record.owner || old_key != new_key {
+                let taken = by_name
+                    .get((record.owner.as_str(), new_key.as_str()))?
+                    .is_some_and(|other| other.value() != id);
+                if taken {
+                    return Ok(Err(Error::NameTaken {
+                        name: record.name.clone(),
+                    }));
+                }
+                by_name.remove((old.owner.as_str(), old_key.as_str()))?;
+                by_name.insert((record.owner.as_str(), new_key.as_str()), id)?;
+            }
+            let mut by_hash = txn.open_table(BY_HASH)?;
+            for hash in hashes(&record) {
+                if by_hash.get(hash)?.is_some_and(|other| other.value() != id) {
+                    return Ok(Err(Error::Duplicate(record.id)));
+                }
+            }
+            for hash in hashes(&old) {
+                by_hash.remove(hash)?;
+            }
+            for hash in hashes(&record) {
+                by_hash.insert(hash, id)?;
+            }
+            if owner_key(&old) != owner_key(&record) {
+                let mut by_owner = txn.open_table(BY_OWNER)?;
+                by_owner.remove(owner_key(&old))?;
+                by_owner.insert(owner_key(&record), ())?;
+            }
+            records.insert(id, encode(&record).as_slice())?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    async fn delete(&self, id: TokenId) -> Result<bool, Error> {
+        self.write(move |txn| {
+            let key = *id.as_bytes();
+            let mut records = txn.open_table(RECORDS)?;
+            let old = match records.remove(key)? {
+                Some(bytes) => decode(key, bytes.value())?,
+                None => return Ok(Ok(false)),
+            };
+            let mut by_hash = txn.open_table(BY_HASH)?;
+            for hash in hashes(&old) {
+                by_hash.remove(hash)?;
+            }
+            txn.open_table(BY_NAME)?
+                .remove((old.owner.as_str(), old.name_key().as_str()))?;
+            txn.open_table(BY_OWNER)?.remove(owner_key(&old))?;
+            Ok(Ok(true))
+        })
+        .await
+    }
+
+    async fn list(&self, request: &ListRequest<'_>) -> Result<Vec<TokenRecord>, Error> {
+        let scan = || -> Result<Vec<TokenRecord>, RedbStoreError> {
+            let txn = self.db.begin_read()?;
+            let by_owner = txn.open_table(BY_OWNER)?;
+            let records = txn.open_table(RECORDS)?;
+            let start = (request.owner, i64::MIN, [0u8; 16]);
+            let range = match request.after {
+                Some(after) => by_owner.range(
+                    start
+                        ..(
+                            request.owner,
+                            micros(after.created_at),
+                            *after.id.as_bytes(),
+                        ),
+                )?,
+                None => by_owner.range(start..=(request.owner, i64::MAX, [0xFF; 16]))?,
+            };
+            let mut out = Vec::with_capacity(request.limit.min(1024));
+            for entry in range.rev() {
+                if out.len() == request.limit {
+                    break;
+                }
+                let (key, _) = entry?;
+                let id = key.value().2;
+                let Some(bytes) = records.get(id)? else {
+                    continue;
+                };
+                let record = decode(id, bytes.value())?;
+                if request.filter.matches(&record, request.now) {
+                    out.push(record);
+                }
+            }
+            Ok(out)
+        };
+        Ok(scan()?)
+    }
+
+    async fn record_last_used(&self, uses: &[(TokenId, Timestamp)]) -> Result<(), Error> {
+        let uses = uses.to_vec();
+        self.write(move |txn| {
+            let mut records = txn.open_table(RECORDS)?;
+            for (id, at) in uses {
+                let key = *id.as_bytes();
+                let mut record = match records.get(key)? {
+                    Some(bytes) => decode(key, bytes.value())?,
+                    None => continue,
+                };
+                if record.last_used_at.is_some_and(|last| last >= at) {
+                    continue;
+                }
+                record.last_used_at = Some(at);
+                records.insert(key, encode(&record).as_slice())?;
+            }
+            Ok(Ok(()))
+        })
+        .await
+    }
+}
