@@ -500,36 +500,7 @@ impl TokenManager {
         id: TokenId,
         update: TokenUpdate,
     ) -> Result<TokenRecord, Error> {
-        let name = update.name.as_deref().map(TokenName::new).transpose()?;
-        let description = update
-            .description
-            .as_deref()
-            .map(validate_description)
-            .transpose()?;
-        let scopes = update.scopes.clone().map(normalize_scopes).transpose()?;
-        self.rewrite(owner, id, update.expected_version, |record, now| {
-            if update.is_empty() {
-                return Ok(false);
-            }
-            if let Some(name) = &name {
-                record.name = name.as_str().to_owned();
-            }
-            if let Some(description) = &description {
-                record.description.clone_from(description);
-            }
-            if let Some(scopes) = &scopes {
-                record.scopes.clone_from(scopes);
-            }
-            if let Some(enabled) = update.enabled {
-                record.enabled = enabled;
-            }
-            if let Some(expires_at) = update.expires_at {
-                record.expires_at = expires_at.map(|at| self.future(now, at)).transpose()?;
-            }
-            clamp_grace(record);
-            Ok(true)
-        })
-        .await
+        Ok(self.change(owner, id, update, None).await?.0)
     }
 
     /// Replaces a token's secret and returns the new one, shown this once.
@@ -543,31 +514,98 @@ impl TokenManager {
         id: TokenId,
         options: Regenerate,
     ) -> Result<Issued, Error> {
-        let grace = options.grace.unwrap_or(SignedDuration::ZERO);
-        if grace.is_negative() {
-            return Err(Error::InvalidGracePeriod("it is negative"));
-        }
-        if grace > MAX_GRACE_PERIOD {
-            return Err(Error::InvalidGracePeriod("it is longer than 30 days"));
-        }
-        let token = self.format.generate()?;
-        let hash = self.hasher.hash(token.expose_secret());
-        let sealed = self.seal(&id, &token)?;
+        self.modify_and_regenerate(owner, id, TokenUpdate::default(), options)
+            .await
+    }
+
+    /// [`modify`](Self::modify) and [`regenerate`](Self::regenerate) in one atomic write:
+    /// either both happen or neither does.
+    pub async fn modify_and_regenerate(
+        &self,
+        owner: &str,
+        id: TokenId,
+        update: TokenUpdate,
+        options: Regenerate,
+    ) -> Result<Issued, Error> {
+        let (record, token) = self.change(owner, id, update, Some(options)).await?;
+        let token = token.expect("a regeneration always yields a token");
+        Ok(Issued { record, token })
+    }
+
+    /// Validates everything first, then rewrites the record in one conditional write.
+    async fn change(
+        &self,
+        owner: &str,
+        id: TokenId,
+        update: TokenUpdate,
+        regenerate: Option<Regenerate>,
+    ) -> Result<(TokenRecord, Option<PlaintextToken>), Error> {
+        let name = update.name.as_deref().map(TokenName::new).transpose()?;
+        let description = update
+            .description
+            .as_deref()
+            .map(validate_description)
+            .transpose()?;
+        let scopes = update.scopes.clone().map(normalize_scopes).transpose()?;
+        let expected_version = update
+            .expected_version
+            .or(regenerate.and_then(|r| r.expected_version));
+        let fresh = match regenerate {
+            None => None,
+            Some(options) => {
+                let grace = options.grace.unwrap_or(SignedDuration::ZERO);
+                if grace.is_negative() {
+                    return Err(Error::InvalidGracePeriod("it is negative"));
+                }
+                if grace > MAX_GRACE_PERIOD {
+                    return Err(Error::InvalidGracePeriod("it is longer than 30 days"));
+                }
+                let token = self.format.generate()?;
+                let hash = self.hasher.hash(token.expose_secret());
+                let sealed = self.seal(&id, &token)?;
+                Some((grace, token, hash, sealed))
+            }
+        };
         let record = self
-            .rewrite(owner, id, options.expected_version, |record, now| {
-                let valid_until =
-                    truncate_to_micros(now.checked_add(grace).unwrap_or(Timestamp::MAX));
-                record.previous_secret = (grace.is_positive()).then_some(PreviousSecret {
-                    hash: record.secret_hash,
-                    valid_until,
-                });
-                record.secret_hash = hash;
-                record.sealed_secret.clone_from(&sealed);
-                clamp_grace(record);
+            .rewrite(owner, id, expected_version, |record, now| {
+                if update.is_empty() && fresh.is_none() {
+                    return Ok(false);
+                }
+                if let Some(name) = &name {
+                    record.name = name.as_str().to_owned();
+                }
+                if let Some(description) = &description {
+                    record.description.clone_from(description);
+                }
+                if let Some(scopes) = &scopes {
+                    record.scopes.clone_from(scopes);
+                }
+                if let Some(enabled) = update.enabled {
+                    record.enabled = enabled;
+                }
+                if let Some(expires_at) = update.expires_at {
+                    record.expires_at = expires_at.map(|at| self.future(now, at)).transpose()?;
+                }
+                if let Some((grace, _, hash, sealed)) = &fresh {
+                    let valid_until =
+                        truncate_to_micros(now.checked_add(*grace).unwrap_or(Timestamp::MAX));
+                    record.previous_secret = grace.is_positive().then_some(PreviousSecret {
+                        hash: record.secret_hash,
+                        valid_until,
+                    });
+                    record.secret_hash = *hash;
+                    record.sealed_secret.clone_from(sealed);
+                }
+                // A grace period never outlives the token.
+                if let (Some(previous), Some(expires_at)) =
+                    (&mut record.previous_secret, record.expires_at)
+                {
+                    previous.valid_until = previous.valid_until.min(expires_at);
+                }
                 Ok(true)
             })
             .await?;
-        Ok(Issued { record, token })
+        Ok((record, fresh.map(|(_, token, _, _)| token)))
     }
 
     /// Deletes a token for good. Once this returns, the token fails verification.
@@ -725,13 +763,6 @@ impl TokenManager {
                 Err(err) => return Err(err),
             }
         }
-    }
-}
-
-/// A grace period never outlives the token.
-fn clamp_grace(record: &mut TokenRecord) {
-    if let (Some(previous), Some(expires_at)) = (&mut record.previous_secret, record.expires_at) {
-        previous.valid_until = previous.valid_until.min(expires_at);
     }
 }
 

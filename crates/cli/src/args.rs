@@ -1,0 +1,251 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use tollgate::jiff::{SignedDuration, Span, SpanRelativeTo, Timestamp};
+
+/// Manage API tokens: apply, list, search, download, modify, delete and verify.
+///
+/// Tokens live in an embedded redb file (created on first use). Exit codes: 0 success,
+/// 1 verification failed or token not found, 2 bad input or usage, 3 the token store failed.
+#[derive(Debug, Parser)]
+#[command(name = "tollgate", version, propagate_version = true)]
+pub(crate) struct Cli {
+    /// The token database file.
+    #[arg(
+        long,
+        global = true,
+        env = "TOLLGATE_DB",
+        default_value = "tollgate.redb"
+    )]
+    pub(crate) db: PathBuf,
+
+    /// Whose tokens to work on (an account or tenant).
+    #[arg(long, global = true, env = "TOLLGATE_OWNER", default_value = "default")]
+    pub(crate) owner: String,
+
+    /// The prefix of issued tokens (lower-case letters and digits).
+    #[arg(long, global = true, env = "TOLLGATE_PREFIX", default_value = "tg")]
+    pub(crate) prefix: String,
+
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Issue a new token; its secret is printed this once.
+    Apply(ApplyArgs),
+    /// List tokens, newest first, or fuzzy-search their names.
+    List(ListArgs),
+    /// Show one token.
+    Show(IdArg),
+    /// Write a token's information to a token file.
+    Download(DownloadArgs),
+    /// Change a token: rename, describe, expiry, scopes, enable/disable, regenerate.
+    Modify(ModifyArgs),
+    /// Delete a token for good; it stops verifying at once.
+    Delete(DeleteArgs),
+    /// Check a token; exit 0 when valid, 1 when not.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct IdArg {
+    /// The token's id (32 hexadecimal characters, as `list` shows).
+    pub(crate) id: String,
+}
+
+#[derive(Debug, Args)]
+#[group(multiple = false)]
+pub(crate) struct ExpiryArgs {
+    /// Expire this long from now, e.g. `30d`, `12h`, `1w`, `90m`.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub(crate) expires_in: Option<SignedDuration>,
+    /// Expire at this instant (RFC 3339, e.g. `2027-01-31T00:00:00Z`).
+    #[arg(long, value_parser = parse_timestamp, value_name = "RFC3339")]
+    pub(crate) expires_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct OutputArgs {
+    /// Also write the token file, secret included, to FILE (`-` for standard output).
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+    /// Overwrite FILE if it exists.
+    #[arg(long, requires = "output")]
+    pub(crate) force: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ApplyArgs {
+    /// The token's name: 1–100 characters, unique for the owner.
+    pub(crate) name: String,
+    /// What the token is for.
+    #[arg(long)]
+    pub(crate) description: Option<String>,
+    #[command(flatten)]
+    pub(crate) expiry: ExpiryArgs,
+    /// A scope the token carries; repeat for several.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub(crate) scopes: Vec<String>,
+    #[command(flatten)]
+    pub(crate) output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListArgs {
+    /// Fuzzy search over names: typos, any word order, abbreviations are fine.
+    pub(crate) query: Option<String>,
+    /// Tokens per page (1–1000).
+    #[arg(long, default_value_t = 50)]
+    pub(crate) limit: usize,
+    /// Continue after a previous page (the cursor it printed).
+    #[arg(long)]
+    pub(crate) cursor: Option<String>,
+    /// Only enabled tokens.
+    #[arg(long, conflicts_with = "disabled")]
+    pub(crate) enabled: bool,
+    /// Only disabled tokens.
+    #[arg(long)]
+    pub(crate) disabled: bool,
+    /// Only expired tokens.
+    #[arg(long, conflicts_with = "active")]
+    pub(crate) expired: bool,
+    /// Only tokens that have not expired.
+    #[arg(long)]
+    pub(crate) active: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DownloadArgs {
+    /// The token's id.
+    pub(crate) id: String,
+    /// Where to write (`-` for standard output). Default: the token's name, made safe for a
+    /// file system, with `.token.json`.
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+    /// Overwrite the file if it exists.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ModifyArgs {
+    /// The token's id.
+    pub(crate) id: String,
+    /// A new name.
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// A new description (empty to clear).
+    #[arg(long)]
+    pub(crate) description: Option<String>,
+    /// Expire this long from now, e.g. `30d`.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", group = "expiry")]
+    pub(crate) expires_in: Option<SignedDuration>,
+    /// Expire at this instant (RFC 3339).
+    #[arg(long, value_parser = parse_timestamp, value_name = "RFC3339", group = "expiry")]
+    pub(crate) expires_at: Option<Timestamp>,
+    /// Never expire.
+    #[arg(long, group = "expiry")]
+    pub(crate) no_expiry: bool,
+    /// Replace the scopes; repeat for several.
+    #[arg(long = "scope", value_name = "SCOPE", conflicts_with = "no_scopes")]
+    pub(crate) scopes: Vec<String>,
+    /// Remove every scope.
+    #[arg(long)]
+    pub(crate) no_scopes: bool,
+    /// Enable the token.
+    #[arg(long, conflicts_with = "disable")]
+    pub(crate) enable: bool,
+    /// Disable the token: it fails verification until enabled again.
+    #[arg(long)]
+    pub(crate) disable: bool,
+    /// Replace the secret; the new one is printed this once.
+    #[arg(long)]
+    pub(crate) regenerate: bool,
+    /// With --regenerate: keep the old secret working this long (e.g. `10m`, at most 30d).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", requires = "regenerate")]
+    pub(crate) grace: Option<SignedDuration>,
+    /// Only if the token is still at this version (as `show` prints).
+    #[arg(long, value_name = "VERSION")]
+    pub(crate) if_version: Option<u64>,
+    /// With --regenerate: also write the token file, new secret included, to FILE.
+    #[arg(short, long, value_name = "FILE", requires = "regenerate")]
+    pub(crate) output: Option<PathBuf>,
+    /// Overwrite FILE if it exists.
+    #[arg(long, requires = "output")]
+    pub(crate) force: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeleteArgs {
+    /// The token's id.
+    pub(crate) id: String,
+    /// Do not ask for confirmation (required when standard input is not a terminal).
+    #[arg(long, short)]
+    pub(crate) yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// The token. Omit it to read the token from standard input, which keeps it out of shell
+    /// history.
+    pub(crate) token: Option<String>,
+}
+
+/// Parses `30d`, `12h`, `1w 2d`, `90m`, `45s` (or ISO 8601 `P30D`) into a positive duration.
+/// Days and weeks are 24 hours and 7 days; months and years are refused as ambiguous.
+pub(crate) fn parse_duration(text: &str) -> Result<SignedDuration, String> {
+    let span: Span = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration; write e.g. 30d, 12h, 90m or 1w"))?;
+    let duration = span
+        .to_duration(SpanRelativeTo::days_are_24_hours())
+        .map_err(|_| {
+            format!("{text:?}: use days, hours, minutes or seconds, not months or years")
+        })?;
+    if !duration.is_positive() {
+        return Err(format!("{text:?}: the duration must be positive"));
+    }
+    Ok(duration)
+}
+
+/// Parses an RFC 3339 timestamp with an offset, e.g. `2027-01-31T00:00:00Z`.
+pub(crate) fn parse_timestamp(text: &str) -> Result<Timestamp, String> {
+    text.trim().parse().map_err(|_| {
+        format!("{text:?} is not an RFC 3339 time with an offset, e.g. 2027-01-31T00:00:00Z")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30d"), Ok(SignedDuration::from_hours(720)));
+        assert_eq!(parse_duration("1w"), Ok(SignedDuration::from_hours(168)));
+        assert_eq!(parse_duration("10m"), Ok(SignedDuration::from_mins(10)));
+        assert_eq!(parse_duration("1h 30m"), Ok(SignedDuration::from_mins(90)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("-5m").is_err());
+        assert!(parse_duration("1 month").is_err());
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn timestamps() {
+        assert!(parse_timestamp("2027-01-31T00:00:00Z").is_ok());
+        assert!(parse_timestamp("2027-01-31T00:00:00+08:00").is_ok());
+        assert!(parse_timestamp("2027-01-31").is_err());
+        assert!(parse_timestamp("tomorrow").is_err());
+    }
+}
