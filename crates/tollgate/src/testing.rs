@@ -962,6 +962,26 @@ pub mod conformance {
             .await
             .unwrap();
         assert_eq!(same, issued.record);
+        // A rename that conflicts takes the regeneration down with it.
+        issue(&manager, "other").await;
+        let err = manager
+            .modify_and_regenerate(
+                OWNER,
+                id,
+                TokenUpdate::default().name("OTHER"),
+                Regenerate::default(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::NameTaken { .. }), "{err:?}");
+        assert_eq!(manager.get(OWNER, id).await.unwrap(), issued.record);
+        assert!(
+            manager
+                .verify(issued.token.expose_secret())
+                .await
+                .unwrap()
+                .is_valid()
+        );
     }
 
     /// The store's hash lookup follows regeneration and finds nothing for unknown hashes.
