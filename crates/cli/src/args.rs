@@ -7,7 +7,8 @@ use tollgate::jiff::{SignedDuration, Span, SpanRelativeTo, Timestamp};
 
 /// Manage API tokens: apply, list, search, download, modify, delete and verify.
 ///
-/// Tokens live in an embedded redb file (created on first use). Exit codes: 0 success,
+/// Tokens live in an embedded redb file (created on first use). `serve` offers the same over
+/// HTTP. Exit codes: 0 success,
 /// 1 verification failed or token not found, 2 bad input or usage, 3 the token store failed.
 #[derive(Debug, Parser)]
 #[command(name = "tollgate", version, propagate_version = true)]
@@ -53,6 +54,15 @@ pub(crate) enum Command {
     Delete(DeleteArgs),
     /// Check a token; exit 0 when valid, 1 when not.
     Verify(VerifyArgs),
+    /// Serve the management API (`/api/v1`) and a guarded demo API over HTTP.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, env = "TOLLGATE_ADDR", default_value = "127.0.0.1:8080")]
+    pub(crate) addr: std::net::SocketAddr,
 }
 
 #[derive(Debug, Args)]

@@ -77,6 +77,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Modify(args) => modify(&open()?, owner, json, args).await,
         Command::Delete(args) => delete(&open()?, owner, json, args).await,
         Command::Verify(args) => verify(&open, json, args).await,
+        Command::Serve(args) => crate::serve::serve(open()?, args.addr).await,
     }
 }
 

@@ -3,9 +3,11 @@
 //! Exit codes: 0 success; 1 verification failed or token not found; 2 bad input or usage;
 //! 3 the token store failed or is unavailable (locked by another process, I/O error).
 
+mod api;
 mod args;
 mod commands;
 mod output;
+mod serve;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -71,10 +73,17 @@ impl From<tollgate::Error> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // The server wants every core; a one-shot command needs one thread.
+    let runtime = if matches!(cli.command, args::Command::Serve(_)) {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");

@@ -1,0 +1,688 @@
+//! `tollgate serve`, run as the real binary and called over loopback.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+struct Server {
+    child: Child,
+    base: String,
+    admin: Option<String>,
+    client: Client,
+}
+
+fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tollgate"))
+}
+
+impl Server {
+    /// Starts `tollgate serve` on a free port; waits until it listens.
+    async fn start(db: &std::path::Path) -> Self {
+        let mut child = Command::new(binary())
+            .args(["serve", "--addr", "127.0.0.1:0", "--db"])
+            .arg(db)
+            .env_remove("TOLLGATE_PEPPER")
+            .env_remove("TOLLGATE_ENCRYPTION_KEY")
+            .env_remove("TOLLGATE_PREFIX")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut admin = None;
+        let base = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                let trimmed = line.trim();
+                if trimmed.starts_with("tg_") {
+                    admin = Some(trimmed.to_owned());
+                }
+                if let Some(url) = trimmed.strip_prefix("Tollgate listening on ") {
+                    return url.to_owned();
+                }
+            }
+            panic!("the server exited before listening");
+        })
+        .await
+        .expect("the server starts within 30 s");
+        Self {
+            child,
+            base,
+            admin,
+            client: Client::new(),
+        }
+    }
+
+    fn admin(&self) -> &str {
+        self.admin.as_deref().expect("an admin token was printed")
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, headers, value)
+    }
+
+    async fn admin_call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let (status, _, value) = self.send(method, path, Some(self.admin()), body).await;
+        (status, value)
+    }
+
+    async fn apply(&self, body: Value) -> Value {
+        let (status, value) = self
+            .admin_call(Method::POST, "/api/v1/tokens", Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{value}");
+        value
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    async fn terminate(mut self) {
+        let pid = self.child.id().unwrap();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the server stops within 30 s")
+            .unwrap();
+        assert!(exit.success(), "{exit:?}");
+    }
+}
+
+fn temp_db() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tokens.redb");
+    (dir, db)
+}
+
+#[tokio::test]
+async fn the_readme_walkthrough() {
+    let (_dir, db) = temp_db();
+    let server = Server::start(&db).await;
+    // Apply.
+    let issued = server
+        .apply(json!({"name": "my app", "scopes": ["read"], "description": "demo"}))
+        .await;
+    let id = issued["id"].as_str().unwrap().to_owned();
+    let token = issued["token"].as_str().unwrap().to_owned();
+    // Call the guarded demo API.
+    let (status, _, me) = server
+        .send(Method::GET, "/demo/whoami", Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        me,
+        json!({"id": id, "owner": "default", "name": "my app", "scopes": ["read"]})
+    );
+    // Download its token file.
+    let response = server
+        .client
+        .get(server.url(&format!("/api/v1/tokens/{id}/download")))
+        .bearer_auth(server.admin())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let disposition = response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.starts_with("attachment; filename=\"my-app.token.json\""),
+        "{disposition}"
+    );
+    let file: Value = response.json().await.unwrap();
+    assert_eq!(file["format"], "tollgate-token-file");
+    assert_eq!(file["token"]["id"], id.as_str());
+    assert_eq!(file["secret"], Value::Null);
+    // Delete it: the very next call is rejected.
+    let (status, _) = server
+        .admin_call(Method::DELETE, &format!("/api/v1/tokens/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, headers, body) = server
+        .send(Method::GET, "/demo/whoami", Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        headers["www-authenticate"],
+        "Bearer realm=\"tollgate\", error=\"invalid_token\""
+    );
+    assert_eq!(body["error"]["code"], "invalid_token");
+    server.terminate().await;
+}
+
+#[tokio::test]
+async fn the_admin_token_is_printed_on_first_start_only() {
+    let (_dir, db) = temp_db();
+    let first = Server::start(&db).await;
+    let admin = first.admin().to_owned();
+    first.terminate().await;
+    let second = Server::start(&db).await;
+    assert_eq!(second.admin, None, "not printed again");
+    let (status, _, page) = second
+        .send(Method::GET, "/api/v1/tokens", Some(&admin), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["items"][0]["scopes"], json!(["tollgate:admin"]));
+    second.terminate().await;
+}
+
+#[tokio::test]
+async fn the_management_api_needs_the_admin_scope() {
+    let (_dir, db) = temp_db();
+    let server = Server::start(&db).await;
+    let plain = server.apply(json!({"name": "plain"})).await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, headers, body) = server
+        .send(Method::GET, "/api/v1/tokens", Some(&plain), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        headers["www-authenticate"],
+        "Bearer realm=\"tollgate\", error=\"insufficient_scope\", scope=\"tollgate:admin\""
+    );
+    assert_eq!(body["error"]["code"], "insufficient_scope");
+    let (status, headers, _) = server.send(Method::GET, "/api/v1/tokens", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(headers["www-authenticate"], "Bearer realm=\"tollgate\"");
+    let (status, _, _) = server
+        .send(Method::GET, "/api/v1/tokens", Some("tg_not_a_token"), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // The demo API takes any valid token; health needs none.
+    let (status, _, _) = server
+        .send(Method::GET, "/demo/whoami", Some(&plain), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, body) = server.send(Method::GET, "/healthz", None, None).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"status": "ok"})));
+    server.terminate().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_json_errors_and_change_nothing() {
+    let (_dir, db) = temp_db();
+    let server = Server::start(&db).await;
+    let existing = server.apply(json!({"name": "existing"})).await;
+    let id = existing["id"].as_str().unwrap().to_owned();
+    let token_path = format!("/api/v1/tokens/{id}");
+    let cases: Vec<(Method, String, Value, StatusCode, &str)> = vec![
+        (
+            Method::POST,
+            "/api/v1/tokens".into(),
+            json!({"name": ""}),
+            StatusCode::BAD_REQUEST,
+            "invalid_name",
+        ),
+        (
+            Method::POST,
+            "/api/v1/tokens".into(),
+            json!({"name": "a\u{200B}b"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_name",
+        ),
+        (
+            Method::POST,
+            "/api/v1/tokens".into(),
+            json!({"name": "ok", "scopes": ["a b"]}),
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+        ),
+        (
+            Method::POST,
+            "/api/v1/tokens".into(),
+            json!({"name": "ok", "expires_at": "2001-01-01T00:00:00Z"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_expiry",
+        ),
+        (
+            Method::POST,
+            "/api/v1/tokens".into(),
+            json!({"name": "ok", "expires_at": "tomorrow"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
+            Method::POST,
+            "/api/v1/tokens".into(),
+            json!({"name": "ok", "colour": "red"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
+            Method::POST,
+            "/api/v1/tokens".into(),
+            json!({"name": 42}),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
+            Method::POST,
+            "/api/v1/tokens".into(),
+            json!({"name": "EXISTING"}),
+            StatusCode::CONFLICT,
+            "name_taken",
+        ),
+        (
+            Method::PATCH,
+            token_path.clone(),
+            json!({"name": "  "}),
+            StatusCode::BAD_REQUEST,
+            "invalid_name",
+        ),
+        (
+            Method::PATCH,
+            token_path.clone(),
+            json!({"enabled": "yes"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        (
+            Method::POST,
+            format!("{token_path}/regenerate"),
+            json!({"grace_seconds": 99_999_999}),
+            StatusCode::BAD_REQUEST,
+            "invalid_grace_period",
+        ),
+        (
+            Method::GET,
+            "/api/v1/tokens/0123456789abcdef0123456789abcdef".into(),
+            Value::Null,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/tokens/0123456789abcdef0123456789abcdef".into(),
+            Value::Null,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            Method::GET,
+            "/api/v1/tokens/nope".into(),
+            Value::Null,
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+        ),
+        (
+            Method::GET,
+            "/api/v1/tokens?limit=abc".into(),
+            Value::Null,
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            Method::GET,
+            "/api/v1/tokens?limit=0".into(),
+            Value::Null,
+            StatusCode::BAD_REQUEST,
+            "invalid_limit",
+        ),
+        (
+            Method::GET,
+            "/api/v1/tokens?cursor=zzz".into(),
+            Value::Null,
+            StatusCode::BAD_REQUEST,
+            "invalid_cursor",
+        ),
+        (
+            Method::GET,
+            "/api/v1/tokens?colour=red".into(),
+            Value::Null,
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            Method::GET,
+            "/api/v1/nothing-here".into(),
+            Value::Null,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+    ];
+    for (method, path, body, expected, code) in cases {
+        let body = (!body.is_null()).then_some(body);
+        let (status, value) = server.admin_call(method.clone(), &path, body).await;
+        assert_eq!(status, expected, "{method} {path}: {value}");
+        assert_eq!(value["error"]["code"], code, "{method} {path}: {value}");
+        assert!(
+            value["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+    }
+
+    // Not JSON at all, no content type, and too large.
+    let raw = |body: &'static str, content_type: Option<&'static str>| {
+        let mut request = server
+            .client
+            .post(server.url("/api/v1/tokens"))
+            .bearer_auth(server.admin())
+            .body(body);
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        request.send()
+    };
+    let response = raw("{not json", Some("application/json")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = raw("{\"name\":\"x\"}", None).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let huge = json!({"name": "big", "description": "x".repeat(100_000)});
+    let (status, value) = server
+        .admin_call(Method::POST, "/api/v1/tokens", Some(huge))
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{value}");
+    assert_eq!(value["error"]["code"], "payload_too_large");
+
+    // Nothing changed.
+    let (_, page) = server.admin_call(Method::GET, "/api/v1/tokens", None).await;
+    let names: Vec<&str> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["existing", "tollgate-admin"]);
+    let (_, after) = server.admin_call(Method::GET, &token_path, None).await;
+    let mut before = existing.clone();
+    before.as_object_mut().unwrap().remove("token");
+    assert_eq!(after, before);
+    server.terminate().await;
+}
+
+#[tokio::test]
+async fn list_search_pages_and_modify() {
+    let (_dir, db) = temp_db();
+    let server = Server::start(&db).await;
+    for name in [
+        "prod-deploy",
+        "staging-deploy",
+        "billing-service",
+        "生产环境密钥",
+    ] {
+        server.apply(json!({"name": name})).await;
+    }
+    let (status, page) = server
+        .admin_call(Method::GET, "/api/v1/tokens?q=deply%20prod", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["items"][0]["name"], "prod-deploy");
+    let (_, page) = server
+        .admin_call(Method::GET, "/api/v1/tokens?q=%E7%94%9F%E4%BA%A7", None)
+        .await;
+    assert_eq!(page["items"][0]["name"], "生产环境密钥");
+    let (_, page) = server
+        .admin_call(Method::GET, "/api/v1/tokens?q=zzqx", None)
+        .await;
+    assert_eq!(page["items"], json!([]));
+
+    let (_, first) = server
+        .admin_call(Method::GET, "/api/v1/tokens?limit=3", None)
+        .await;
+    assert_eq!(first["items"].as_array().unwrap().len(), 3);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, second) = server
+        .admin_call(
+            Method::GET,
+            &format!("/api/v1/tokens?limit=3&cursor={cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(second["items"].as_array().unwrap().len(), 2);
+    assert_eq!(second["next_cursor"], Value::Null);
+
+    // PATCH: absent fields stay, null clears the expiry.
+    let created = server
+        .apply(json!({"name": "patched", "expires_at": "2999-01-01T00:00:00Z", "scopes": ["a"]}))
+        .await;
+    let path = format!("/api/v1/tokens/{}", created["id"].as_str().unwrap());
+    let (status, value) = server
+        .admin_call(
+            Method::PATCH,
+            &path,
+            Some(json!({"description": "now described"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(value["expires_at"], "2999-01-01T00:00:00Z");
+    assert_eq!(value["scopes"], json!(["a"]));
+    let (_, value) = server
+        .admin_call(
+            Method::PATCH,
+            &path,
+            Some(json!({"expires_at": null, "enabled": false, "name": "renamed"})),
+        )
+        .await;
+    assert_eq!(value["expires_at"], Value::Null);
+    assert_eq!(value["enabled"], false);
+    assert_eq!(value["name"], "renamed");
+    let token = created["token"].as_str().unwrap();
+    let (status, _, _) = server
+        .send(Method::GET, "/demo/whoami", Some(token), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "disabled at once");
+
+    // If-Match: a stale version is refused.
+    let response = server
+        .client
+        .patch(server.url(&path))
+        .bearer_auth(server.admin())
+        .header("if-match", "\"1\"")
+        .json(&json!({"enabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let etag = server
+        .client
+        .get(server.url(&path))
+        .bearer_auth(server.admin())
+        .send()
+        .await
+        .unwrap()
+        .headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(etag, "\"3\"");
+    let response = server
+        .client
+        .patch(server.url(&path))
+        .bearer_auth(server.admin())
+        .header("if-match", etag)
+        .json(&json!({"enabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    server.terminate().await;
+}
+
+#[tokio::test]
+async fn regeneration_and_its_grace_period() {
+    let (_dir, db) = temp_db();
+    let server = Server::start(&db).await;
+    let created = server.apply(json!({"name": "rotating"})).await;
+    let id = created["id"].as_str().unwrap();
+    let old = created["token"].as_str().unwrap().to_owned();
+    let whoami = |token: String| {
+        let server = &server;
+        async move {
+            server
+                .send(Method::GET, "/demo/whoami", Some(&token), None)
+                .await
+                .0
+        }
+    };
+
+    // Without a grace period the old secret fails on the next request.
+    let (status, regenerated) = server
+        .admin_call(
+            Method::POST,
+            &format!("/api/v1/tokens/{id}/regenerate"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let second = regenerated["token"].as_str().unwrap().to_owned();
+    assert_eq!(whoami(old).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(whoami(second.clone()).await, StatusCode::OK);
+
+    // With one, the old secret works within it and stops after it.
+    let (_, regenerated) = server
+        .admin_call(
+            Method::POST,
+            &format!("/api/v1/tokens/{id}/regenerate"),
+            Some(json!({"grace_seconds": 1})),
+        )
+        .await;
+    let third = regenerated["token"].as_str().unwrap().to_owned();
+    assert_eq!(whoami(second.clone()).await, StatusCode::OK);
+    assert_eq!(whoami(third.clone()).await, StatusCode::OK);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while whoami(second.clone()).await == StatusCode::OK {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the grace period ended"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(whoami(third.clone()).await, StatusCode::OK);
+
+    // The file offered right after regenerating carries the new secret.
+    let response = server
+        .client
+        .post(server.url(&format!("/api/v1/tokens/{id}/regenerate?download=true")))
+        .bearer_auth(server.admin())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("rotating.token.json")
+    );
+    let file: Value = response.json().await.unwrap();
+    let fourth = file["secret"].as_str().unwrap().to_owned();
+    assert_eq!(whoami(fourth).await, StatusCode::OK);
+    assert_eq!(whoami(third).await, StatusCode::UNAUTHORIZED);
+    server.terminate().await;
+}
+
+#[tokio::test]
+async fn last_use_is_flushed_on_shutdown() {
+    let (_dir, db) = temp_db();
+    let server = Server::start(&db).await;
+    let created = server.apply(json!({"name": "used"})).await;
+    let token = created["token"].as_str().unwrap().to_owned();
+    let (status, _, _) = server
+        .send(Method::GET, "/demo/whoami", Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    server.terminate().await;
+    let output = std::process::Command::new(binary())
+        .args(["show", created["id"].as_str().unwrap(), "--json", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let shown: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(shown["last_used_at"].is_string(), "{shown}");
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_endpoint() {
+    let (_dir, db) = temp_db();
+    let server = Server::start(&db).await;
+    let (status, _, doc) = server
+        .send(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, methods) in [
+        ("/api/v1/tokens", &["get", "post"][..]),
+        ("/api/v1/tokens/{id}", &["get", "patch", "delete"][..]),
+        ("/api/v1/tokens/{id}/regenerate", &["post"][..]),
+        ("/api/v1/tokens/{id}/download", &["get"][..]),
+        ("/demo/whoami", &["get"][..]),
+    ] {
+        for method in methods {
+            assert!(
+                paths[path].get(*method).is_some(),
+                "{method} {path} is documented"
+            );
+        }
+    }
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let token_fields: Vec<&str> = schemas["TokenView"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for field in [
+        "id",
+        "owner",
+        "name",
+        "description",
+        "scopes",
+        "enabled",
+        "created_at",
+        "updated_at",
+        "expires_at",
+        "last_used_at",
+    ] {
+        assert!(token_fields.contains(&field), "{field}");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    server.terminate().await;
+}
