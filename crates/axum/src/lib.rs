@@ -56,3 +56,8 @@ mod rejection;
 pub use crate::guard::{LastUsedFlusher, Tollgate, VerifiedToken};
 pub use crate::layer::{RequireToken, RequireTokenLayer};
 pub use crate::rejection::{RejectionReason, TokenRejection};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

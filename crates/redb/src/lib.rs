@@ -35,9 +35,4 @@ mod row;
 mod store;
 
 pub use crate::error::RedbStoreError;
-
-/// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;
 pub use crate::store::{RedbStore, SCHEMA_VERSION};
