@@ -22,6 +22,11 @@ pub(crate) struct Cli {
     )]
     pub(crate) db: PathBuf,
 
+    /// Keep tokens in PostgreSQL instead of the redb file (`postgres://user@host/db`), so that
+    /// several servers share them.
+    #[arg(long, global = true, env = "TOLLGATE_DATABASE_URL", value_name = "URL")]
+    pub(crate) store: Option<String>,
+
     /// Whose tokens to work on (an account or tenant).
     #[arg(long, global = true, env = "TOLLGATE_OWNER", default_value = "default")]
     pub(crate) owner: String,

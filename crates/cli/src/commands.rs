@@ -7,6 +7,7 @@ use tollgate::{
     EncryptionKey, Expiry, ListFilter, ListOptions, NewToken, Regenerate, TokenFormat, TokenHasher,
     TokenId, TokenManager, TokenUpdate, Verification,
 };
+use tollgate_postgres::PgStore;
 use tollgate_redb::RedbStore;
 
 use crate::args::{
@@ -41,30 +42,21 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
                 .map_err(|e| Failure::Usage(format!("{ENCRYPTION_KEY_ENV}: {}", sentence(&e))))?,
         ),
     };
-    let open = || -> Result<TokenManager, Failure> {
-        let store = RedbStore::open(&cli.db).map_err(|err| {
-            let message = sentence(&err);
-            match err {
-                tollgate_redb::RedbStoreError::Locked { .. } => Failure::Store(message),
-                _ => Failure::Usage(message),
-            }
-        })?;
-        let mut manager = TokenManager::new(store)
-            .with_format(format.clone())
-            .with_hasher(hasher.clone());
-        if let Some(key) = &key {
-            manager = manager.with_encryption_key(key.clone());
-        }
-        Ok(manager)
+    let settings = Settings {
+        db: cli.db.clone(),
+        store: cli.store.clone(),
+        format,
+        hasher,
+        key,
     };
     let owner = cli.owner.as_str();
     let json = cli.json;
     match cli.command {
-        Command::Apply(args) => apply(&open()?, owner, json, args).await,
-        Command::List(args) => list(&open()?, owner, json, args).await,
+        Command::Apply(args) => apply(&settings.open().await?, owner, json, args).await,
+        Command::List(args) => list(&settings.open().await?, owner, json, args).await,
         Command::Show(args) => {
             let id = parse_id(&args.id)?;
-            let manager = open()?;
+            let manager = settings.open().await?;
             let record = manager.get(owner, id).await?;
             if json {
                 print_json(&record.info());
@@ -73,11 +65,62 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::Download(args) => download(&open()?, owner, json, args).await,
-        Command::Modify(args) => modify(&open()?, owner, json, args).await,
-        Command::Delete(args) => delete(&open()?, owner, json, args).await,
-        Command::Verify(args) => verify(&open, json, args).await,
-        Command::Serve(args) => crate::serve::serve(open()?, args.addr).await,
+        Command::Download(args) => download(&settings.open().await?, owner, json, args).await,
+        Command::Modify(args) => modify(&settings.open().await?, owner, json, args).await,
+        Command::Delete(args) => delete(&settings.open().await?, owner, json, args).await,
+        Command::Verify(args) => verify(&settings, json, args).await,
+        Command::Serve(args) => crate::serve::serve(settings.open().await?, args.addr).await,
+    }
+}
+
+/// Where the tokens are and how they are made: everything needed to open the manager.
+struct Settings {
+    db: std::path::PathBuf,
+    store: Option<String>,
+    format: TokenFormat,
+    hasher: TokenHasher,
+    key: Option<EncryptionKey>,
+}
+
+impl Settings {
+    /// Opens the store (redb by default, PostgreSQL with `--store`) only once the input has
+    /// been checked, so that bad input never creates a database file.
+    async fn open(&self) -> Result<TokenManager, Failure> {
+        let manager = match &self.store {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                let store = PgStore::connect(url).await.map_err(|err| {
+                    let message = format!("cannot use the PostgreSQL store: {}", sentence(&err));
+                    if err.is_transient() {
+                        Failure::Store(message)
+                    } else {
+                        Failure::Usage(message)
+                    }
+                })?;
+                TokenManager::new(store)
+            }
+            Some(_) => {
+                return Err(Failure::Usage(
+                    "--store must be a postgres:// URL; leave it out to use the redb file given by --db".to_owned(),
+                ));
+            }
+            None => {
+                let store = RedbStore::open(&self.db).map_err(|err| {
+                    let message = sentence(&err);
+                    match err {
+                        tollgate_redb::RedbStoreError::Locked { .. } => Failure::Store(message),
+                        _ => Failure::Usage(message),
+                    }
+                })?;
+                TokenManager::new(store)
+            }
+        };
+        let mut manager = manager
+            .with_format(self.format.clone())
+            .with_hasher(self.hasher.clone());
+        if let Some(key) = &self.key {
+            manager = manager.with_encryption_key(key.clone());
+        }
+        Ok(manager)
     }
 }
 
@@ -371,11 +414,7 @@ struct JsonVerification {
     token: Option<tollgate::TokenInfo>,
 }
 
-async fn verify(
-    open: &impl Fn() -> Result<TokenManager, Failure>,
-    json: bool,
-    args: VerifyArgs,
-) -> Result<(), Failure> {
+async fn verify(settings: &Settings, json: bool, args: VerifyArgs) -> Result<(), Failure> {
     let presented = match args.token {
         Some(token) => token,
         None => {
@@ -396,7 +435,7 @@ async fn verify(
     if presented.is_empty() {
         return Err(Failure::Usage("no token given".to_owned()));
     }
-    let manager = open()?;
+    let manager = settings.open().await?;
     let outcome = manager.verify(presented).await?;
     // Record the use now: a CLI process does not live to flush later.
     manager.flush_last_used().await?;

@@ -33,6 +33,7 @@ impl Env {
             .env_remove("TOLLGATE_PREFIX")
             .env_remove("TOLLGATE_PEPPER")
             .env_remove("TOLLGATE_ENCRYPTION_KEY")
+            .env_remove("TOLLGATE_DATABASE_URL")
             .env("TOLLGATE_DB", self.db());
         cmd
     }

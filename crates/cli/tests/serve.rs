@@ -1,131 +1,13 @@
 //! `tollgate serve`, run as the real binary and called over loopback.
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
-use reqwest::{Client, Method, StatusCode};
+use common::{Server, binary};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::process::{Child, Command};
-
-struct Server {
-    child: Child,
-    base: String,
-    admin: Option<String>,
-    client: Client,
-}
-
-fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_tollgate"))
-}
-
-impl Server {
-    /// Starts `tollgate serve` on a free port; waits until it listens.
-    async fn start(db: &std::path::Path) -> Self {
-        let mut child = Command::new(binary())
-            .args(["serve", "--addr", "127.0.0.1:0", "--db"])
-            .arg(db)
-            .env_remove("TOLLGATE_PEPPER")
-            .env_remove("TOLLGATE_ENCRYPTION_KEY")
-            .env_remove("TOLLGATE_PREFIX")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut admin = None;
-        let base = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await.unwrap() {
-                let trimmed = line.trim();
-                if trimmed.starts_with("tg_") {
-                    admin = Some(trimmed.to_owned());
-                }
-                if let Some(url) = trimmed.strip_prefix("Tollgate listening on ") {
-                    return url.to_owned();
-                }
-            }
-            panic!("the server exited before listening");
-        })
-        .await
-        .expect("the server starts within 30 s");
-        Self {
-            child,
-            base,
-            admin,
-            client: Client::new(),
-        }
-    }
-
-    fn admin(&self) -> &str {
-        self.admin.as_deref().expect("an admin token was printed")
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-        let mut request = self.client.request(method, self.url(path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap();
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        (status, headers, value)
-    }
-
-    async fn admin_call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let (status, _, value) = self.send(method, path, Some(self.admin()), body).await;
-        (status, value)
-    }
-
-    async fn apply(&self, body: Value) -> Value {
-        let (status, value) = self
-            .admin_call(Method::POST, "/api/v1/tokens", Some(body))
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{value}");
-        value
-    }
-
-    /// SIGTERM, then wait for a clean exit.
-    async fn terminate(mut self) {
-        let pid = self.child.id().unwrap();
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let exit = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .expect("the server stops within 30 s")
-            .unwrap();
-        assert!(exit.success(), "{exit:?}");
-    }
-}
 
 fn temp_db() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();

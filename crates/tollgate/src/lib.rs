@@ -81,7 +81,7 @@ pub use crate::manager::{
     DEFAULT_PAGE_SIZE, Expiry, Issued, ListOptions, MAX_GRACE_PERIOD, MAX_PAGE_SIZE, NewToken,
     Page, Regenerate, TokenManager, TokenUpdate, Verification,
 };
-pub use crate::matcher::{Query, Score};
+pub use crate::matcher::{Query, Score, Terms, typo_budget};
 pub use crate::memory::MemoryStore;
 pub use crate::name::{
     MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_SCOPE_CHARS, MAX_SCOPES, TokenName,
@@ -92,8 +92,8 @@ pub use crate::secret::{
     TokenHasher,
 };
 pub use crate::store::{
-    ListFilter, ListPosition, ListRequest, SearchHit, SearchPosition, SearchRequest, TokenStore,
-    sort_hits,
+    ListFilter, ListPosition, ListRequest, SearchHit, SearchPosition, SearchRequest, StoreEvent,
+    TokenStore, sort_hits,
 };
 
 pub use jiff;

@@ -75,6 +75,14 @@ impl Query {
         &self.raw
     }
 
+    /// The query's words and compact form, as [`Terms::of`] splits them.
+    pub fn terms(&self) -> Terms {
+        Terms {
+            words: self.words.iter().map(|w| w.iter().collect()).collect(),
+            compact: self.compact.iter().collect(),
+        }
+    }
+
     /// Scores `name`; `None` when it is not relevant.
     pub fn score(&self, name: &str) -> Option<Score> {
         let name = prepare(name);
@@ -118,6 +126,40 @@ impl Query {
             return Some(ABBREVIATION * TIER + (coverage / 2 + bonus).min(TIER - 1));
         }
         typo(&self.compact, &name.compact).map(|similarity| TYPO * TIER + similarity)
+    }
+}
+
+/// A text as the matcher sees it: lower-cased (NFKC) words and their concatenation.
+///
+/// Stores that push search down keep these beside each name (see [`Query::score`] for how
+/// they are compared).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Terms {
+    /// The words, in order.
+    pub words: Vec<String>,
+    /// The words run together: the name without separators.
+    pub compact: String,
+}
+
+impl Terms {
+    /// Splits `text` as the matcher does.
+    pub fn of(text: &str) -> Self {
+        let prepared = prepare(text);
+        Self {
+            words: prepared.words.iter().map(|w| w.iter().collect()).collect(),
+            compact: prepared.compact.iter().collect(),
+        }
+    }
+}
+
+/// How many edits a query word of `chars` characters may be from a name word and still match
+/// in the typo tier (Damerau-Levenshtein distance; a transposition is one edit).
+pub fn typo_budget(chars: usize) -> usize {
+    match chars {
+        0..=2 => 0,
+        3..=5 => 1,
+        6..=10 => 2,
+        _ => 3,
     }
 }
 
@@ -212,12 +254,10 @@ fn walk(query: &[char], name: &Prepared, start: usize, prefer_starts: bool) -> O
 /// similarity bonus up to 900.
 fn typo(query: &[char], target: &[char]) -> Option<Score> {
     let len = query.len();
-    let budget = match len {
-        0..=2 => return None,
-        3..=5 => 1,
-        6..=10 => 2,
-        _ => 3,
-    };
+    let budget = typo_budget(len);
+    if budget == 0 {
+        return None;
+    }
     if target.len().abs_diff(len) > budget {
         return None;
     }
@@ -281,27 +321,11 @@ fn is_cjk(c: char) -> bool {
         | 0x20000..=0x3134F) // CJK Extensions B–G
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "testing"))]
 mod tests {
     use super::*;
 
-    const NAMES: &[&str] = &[
-        "prod-deploy",
-        "Prod Deploy Key",
-        "staging-deploy",
-        "github-actions-ci",
-        "GitHubActions",
-        "billing-service",
-        "billing_service_readonly",
-        "metrics-exporter",
-        "customer-portal",
-        "backup-nightly",
-        "生产环境密钥",
-        "测试环境 API",
-        "データ同期",
-        "terraform-cloud",
-        "payment-gateway-webhook",
-    ];
+    use crate::testing::RELEVANCE_NAMES as NAMES;
 
     /// Names matching `query`, best first (ties in list order).
     fn ranked(query: &str) -> Vec<&'static str> {

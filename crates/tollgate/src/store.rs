@@ -104,6 +104,18 @@ use crate::matcher::{Query, Score};
 use crate::record::{TokenId, TokenRecord};
 use crate::secret::SecretHash;
 
+/// A change to a shared store made by any instance, announced so that in-process state
+/// (caches) can be evicted. See [`TokenStore::subscribe`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreEvent {
+    /// This token was modified, regenerated or deleted.
+    Changed(TokenId),
+    /// Changes may have been missed (the notification connection dropped): treat everything
+    /// held in memory as stale.
+    Reset,
+}
+
 /// Filters a listing applies.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ListFilter {
@@ -327,6 +339,15 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
             }
         }
         Ok(())
+    }
+
+    /// Changes made to the store by other processes sharing it, for caches to evict.
+    ///
+    /// `None` (the default) says that no other process writes to the store, so the
+    /// [`TokenManager`](crate::TokenManager) sees every change itself. A store shared by
+    /// several instances (PostgreSQL) returns a receiver of [`StoreEvent`]s.
+    fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<StoreEvent>> {
+        None
     }
 }
 

@@ -1,0 +1,525 @@
+//! The store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::TryStreamExt as _;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, QueryBuilder, Row as _};
+use time::OffsetDateTime;
+use tokio::sync::broadcast;
+use tollgate::jiff::Timestamp;
+use tollgate::{
+    Error, ListPosition, ListRequest, PreviousSecret, SealedSecret, SearchHit, SearchRequest,
+    SecretHash, StoreEvent, Terms, TokenId, TokenRecord, TokenStore, sort_hits, typo_budget,
+};
+
+use crate::error::PgStoreError;
+
+/// The channel changes are announced on (`NOTIFY`), with the token id in hex as payload.
+pub const CHANNEL: &str = "tollgate_token_changes";
+
+/// The record columns, in the order `push_values` binds them.
+macro_rules! columns {
+    () => {
+        "id, owner, name, description, scopes, enabled, created_at, updated_at, expires_at, \
+         last_used_at, secret_hash, previous_hash, previous_valid_until, sealed_secret, version"
+    };
+}
+const COLUMNS: &str = columns!();
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A [`TokenStore`] in PostgreSQL, shared by every instance of an application.
+///
+/// Clone it freely: clones share one connection pool and one notification listener.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    events: broadcast::Sender<StoreEvent>,
+    listener: Arc<ListenerTask>,
+}
+
+/// Stops the notification listener when the last clone of the store is dropped.
+#[derive(Debug)]
+struct ListenerTask(tokio::task::JoinHandle<()>);
+
+impl Drop for ListenerTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl PgStore {
+    /// Connects to `url` (e.g. `postgres://user@host/db`), runs the migrations and starts
+    /// listening for changes made by other instances.
+    pub async fn connect(url: &str) -> Result<Self, PgStoreError> {
+        let options: PgConnectOptions = url.parse()?;
+        Self::connect_with(options).await
+    }
+
+    /// Like [`connect`](Self::connect), with connection options (a `search_path`, TLS…).
+    pub async fn connect_with(options: PgConnectOptions) -> Result<Self, PgStoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        Self::from_pool(pool).await
+    }
+
+    /// Uses an existing pool: runs the migrations (idempotent, and serialized by an advisory
+    /// lock when several instances start at once) and starts the listener.
+    pub async fn from_pool(pool: PgPool) -> Result<Self, PgStoreError> {
+        MIGRATOR.run(&pool).await?;
+        let (events, _) = broadcast::channel(1024);
+        let listener = PgListener::connect_with(&pool).await?;
+        let task = tokio::spawn(listen(listener, events.clone()));
+        Ok(Self {
+            pool,
+            events,
+            listener: Arc::new(ListenerTask(task)),
+        })
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Stops listening and closes every connection, waiting for the ones in use. Every clone
+    /// of this store answers [`tollgate::Error::Unavailable`] from then on.
+    pub async fn close(&self) {
+        self.listener.0.abort();
+        self.pool.close().await;
+    }
+}
+
+/// Forwards notifications to subscribers. When the connection drops, subscribers are told to
+/// treat everything as stale ([`StoreEvent::Reset`]): notifications sent while it was down
+/// are lost.
+async fn listen(mut listener: PgListener, events: broadcast::Sender<StoreEvent>) {
+    let mut listening = false;
+    loop {
+        if !listening {
+            match listener.listen(CHANNEL).await {
+                Ok(()) => listening = true,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot LISTEN for token changes; retrying");
+                    let _ = events.send(StoreEvent::Reset);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            }
+        }
+        match listener.try_recv().await {
+            Ok(Some(notification)) => match notification.payload().parse::<TokenId>() {
+                Ok(id) => {
+                    let _ = events.send(StoreEvent::Changed(id));
+                }
+                Err(_) => {
+                    let _ = events.send(StoreEvent::Reset);
+                }
+            },
+            // The connection dropped; `try_recv` reconnects and re-listens on the next call.
+            Ok(None) => {
+                tracing::warn!("lost the token change notification connection; reconnecting");
+                let _ = events.send(StoreEvent::Reset);
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "token change notifications failed; reconnecting");
+                let _ = events.send(StoreEvent::Reset);
+                listening = false;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+fn to_pg(at: Timestamp) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(at.as_nanosecond())
+        .expect("jiff and time cover the same years")
+}
+
+fn from_pg(at: OffsetDateTime) -> Result<Timestamp, PgStoreError> {
+    Timestamp::from_nanosecond(at.unix_timestamp_nanos())
+        .map_err(|_| PgStoreError::Corrupt("a timestamp is out of range"))
+}
+
+fn decode(row: &PgRow) -> Result<TokenRecord, PgStoreError> {
+    let id: Vec<u8> = row.try_get("id")?;
+    let hash: Vec<u8> = row.try_get("secret_hash")?;
+    let previous_hash: Option<Vec<u8>> = row.try_get("previous_hash")?;
+    let previous_until: Option<OffsetDateTime> = row.try_get("previous_valid_until")?;
+    let hash_of = |bytes: Vec<u8>| {
+        <[u8; 32]>::try_from(bytes)
+            .map(SecretHash::from_bytes)
+            .map_err(|_| PgStoreError::Corrupt("a hash is not 32 bytes"))
+    };
+    let previous_secret = match (previous_hash, previous_until) {
+        (Some(hash), Some(until)) => Some(PreviousSecret {
+            hash: hash_of(hash)?,
+            valid_until: from_pg(until)?,
+        }),
+        _ => None,
+    };
+    let version: i64 = row.try_get("version")?;
+    Ok(TokenRecord {
+        id: TokenId::from_bytes(
+            id.try_into()
+                .map_err(|_| PgStoreError::Corrupt("an id is not 16 bytes"))?,
+        ),
+        owner: row.try_get("owner")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        scopes: row.try_get("scopes")?,
+        enabled: row.try_get("enabled")?,
+        created_at: from_pg(row.try_get("created_at")?)?,
+        updated_at: from_pg(row.try_get("updated_at")?)?,
+        expires_at: row
+            .try_get::<Option<OffsetDateTime>, _>("expires_at")?
+            .map(from_pg)
+            .transpose()?,
+        last_used_at: row
+            .try_get::<Option<OffsetDateTime>, _>("last_used_at")?
+            .map(from_pg)
+            .transpose()?,
+        secret_hash: hash_of(hash)?,
+        previous_secret,
+        sealed_secret: row
+            .try_get::<Option<Vec<u8>>, _>("sealed_secret")?
+            .map(SealedSecret),
+        version: u64::try_from(version).map_err(|_| PgStoreError::Corrupt("negative version"))?,
+    })
+}
+
+fn version(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// What a unique-index violation means for the caller.
+fn conflict(err: &sqlx::Error, record: &TokenRecord) -> Option<Error> {
+    let constraint = err.as_database_error()?.constraint()?;
+    Some(match constraint {
+        "tollgate_tokens_owner_name" => Error::NameTaken {
+            name: record.name.clone(),
+        },
+        "tollgate_tokens_pkey"
+        | "tollgate_tokens_secret_hash"
+        | "tollgate_tokens_previous_hash" => Error::Duplicate(record.id),
+        _ => return None,
+    })
+}
+
+fn store_error(err: sqlx::Error) -> Error {
+    PgStoreError::from(err).into()
+}
+
+/// Binds a record's columns in `COLUMNS` order, plus the search columns.
+fn push_values(builder: &mut QueryBuilder<Postgres>, record: &TokenRecord) {
+    let terms = Terms::of(&record.name);
+    let mut values = builder.separated(", ");
+    values
+        .push_bind(record.id.as_bytes().to_vec())
+        .push_bind(record.owner.clone())
+        .push_bind(record.name.clone())
+        .push_bind(record.description.clone())
+        .push_bind(record.scopes.clone())
+        .push_bind(record.enabled)
+        .push_bind(to_pg(record.created_at))
+        .push_bind(to_pg(record.updated_at))
+        .push_bind(record.expires_at.map(to_pg))
+        .push_bind(record.last_used_at.map(to_pg))
+        .push_bind(record.secret_hash.as_bytes().to_vec())
+        .push_bind(
+            record
+                .previous_secret
+                .as_ref()
+                .map(|p| p.hash.as_bytes().to_vec()),
+        )
+        .push_bind(
+            record
+                .previous_secret
+                .as_ref()
+                .map(|p| to_pg(p.valid_until)),
+        )
+        .push_bind(record.sealed_secret.as_ref().map(|s| s.0.clone()))
+        .push_bind(version(record.version))
+        .push_bind(record.name_key())
+        .push_bind(terms.compact)
+        .push_bind(terms.words);
+}
+
+async fn notify(conn: &mut sqlx::PgConnection, id: TokenId) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(id.to_string())
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Adds the owner, cursor and filter conditions of a listing.
+fn push_filters(
+    builder: &mut QueryBuilder<Postgres>,
+    owner: &str,
+    filter: tollgate::ListFilter,
+    now: Timestamp,
+) {
+    builder.push(" WHERE owner = ").push_bind(owner.to_owned());
+    if let Some(enabled) = filter.enabled {
+        builder.push(" AND enabled = ").push_bind(enabled);
+    }
+    if let Some(expired) = filter.expired {
+        builder
+            .push(" AND (expires_at IS NOT NULL AND expires_at <= ")
+            .push_bind(to_pg(now))
+            .push(") = ")
+            .push_bind(expired);
+    }
+}
+
+impl PgStore {
+    async fn fetch_candidates(
+        &self,
+        builder: &mut QueryBuilder<Postgres>,
+        request: &SearchRequest<'_>,
+        hits: &mut Vec<SearchHit>,
+    ) -> Result<(), Error> {
+        let mut rows = builder.build().fetch(&self.pool);
+        while let Some(row) = rows.try_next().await.map_err(store_error)? {
+            let record = decode(&row)?;
+            let Some(score) = request.query.score(&record.name) else {
+                continue;
+            };
+            let hit = SearchHit { record, score };
+            if request.after.is_none_or(|after| hit.position() < after) {
+                hits.push(hit);
+            }
+            if hits.len() > request.limit.saturating_mul(4).max(512) {
+                sort_hits(hits);
+                hits.truncate(request.limit);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TokenStore for PgStore {
+    async fn insert(&self, record: &TokenRecord) -> Result<(), Error> {
+        let mut builder = QueryBuilder::new(format!(
+            "INSERT INTO tollgate_tokens ({COLUMNS}, name_key, name_compact, name_words) VALUES ("
+        ));
+        push_values(&mut builder, record);
+        builder.push(")");
+        match builder.build().execute(&self.pool).await {
+            Ok(_) => Ok(()),
+            Err(err) => Err(conflict(&err, record).unwrap_or_else(|| store_error(err))),
+        }
+    }
+
+    async fn get(&self, id: TokenId) -> Result<Option<TokenRecord>, Error> {
+        let sql = concat!("SELECT ", columns!(), " FROM tollgate_tokens WHERE id = $1");
+        let row = sqlx::query(sql)
+            .bind(id.as_bytes().to_vec())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(row.as_ref().map(decode).transpose()?)
+    }
+
+    async fn find_by_hash(&self, hash: &SecretHash) -> Result<Option<TokenRecord>, Error> {
+        // Two index lookups; the previous hash only during a regeneration grace period.
+        let sql = concat!(
+            "SELECT ",
+            columns!(),
+            " FROM tollgate_tokens WHERE secret_hash = $1 UNION ALL ",
+            "SELECT ",
+            columns!(),
+            " FROM tollgate_tokens WHERE previous_hash = $1 LIMIT 1"
+        );
+        let row = sqlx::query(sql)
+            .bind(hash.as_bytes().to_vec())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(row.as_ref().map(decode).transpose()?)
+    }
+
+    async fn find_by_name(
+        &self,
+        owner: &str,
+        name_key: &str,
+    ) -> Result<Option<TokenRecord>, Error> {
+        let sql = concat!(
+            "SELECT ",
+            columns!(),
+            " FROM tollgate_tokens WHERE owner = $1 AND name_key = $2"
+        );
+        let row = sqlx::query(sql)
+            .bind(owner)
+            .bind(name_key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(row.as_ref().map(decode).transpose()?)
+    }
+
+    async fn update(&self, record: &TokenRecord, expected_version: u64) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut builder = QueryBuilder::new(format!(
+            "UPDATE tollgate_tokens SET ({COLUMNS}, name_key, name_compact, name_words) = ("
+        ));
+        push_values(&mut builder, record);
+        builder
+            .push(") WHERE id = ")
+            .push_bind(record.id.as_bytes().to_vec())
+            .push(" AND owner = ")
+            .push_bind(record.owner.clone())
+            .push(" AND version = ")
+            .push_bind(version(expected_version));
+        let updated = match builder.build().execute(&mut *tx).await {
+            Ok(result) => result.rows_affected(),
+            Err(err) => return Err(conflict(&err, record).unwrap_or_else(|| store_error(err))),
+        };
+        if updated == 0 {
+            let exists = sqlx::query("SELECT 1 FROM tollgate_tokens WHERE id = $1 AND owner = $2")
+                .bind(record.id.as_bytes().to_vec())
+                .bind(record.owner.clone())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(store_error)?
+                .is_some();
+            return Err(if exists {
+                Error::VersionConflict {
+                    id: record.id,
+                    expected: expected_version,
+                }
+            } else {
+                Error::NotFound(record.id)
+            });
+        }
+        notify(&mut tx, record.id).await.map_err(store_error)?;
+        tx.commit().await.map_err(store_error)
+    }
+
+    async fn delete(&self, id: TokenId) -> Result<bool, Error> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let deleted = sqlx::query("DELETE FROM tollgate_tokens WHERE id = $1")
+            .bind(id.as_bytes().to_vec())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?
+            .rows_affected();
+        if deleted == 0 {
+            return Ok(false);
+        }
+        notify(&mut tx, id).await.map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(true)
+    }
+
+    async fn list(&self, request: &ListRequest<'_>) -> Result<Vec<TokenRecord>, Error> {
+        let mut builder = QueryBuilder::new(format!("SELECT {COLUMNS} FROM tollgate_tokens"));
+        push_filters(&mut builder, request.owner, request.filter, request.now);
+        if let Some(ListPosition { created_at, id }) = request.after {
+            builder
+                .push(" AND (created_at, id) < (")
+                .push_bind(to_pg(created_at))
+                .push(", ")
+                .push_bind(id.as_bytes().to_vec())
+                .push(")");
+        }
+        builder
+            .push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(i64::try_from(request.limit).unwrap_or(i64::MAX));
+        let rows = builder
+            .build()
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
+    }
+
+    /// Finds candidates in the database, then ranks them with the core matcher.
+    ///
+    /// First the names that contain every query word (the exact, prefix, word and substring
+    /// tiers), found through the trigram index. Only when those do not fill the page are the
+    /// lower tiers (abbreviations, typos) looked for, by `tollgate_word_candidate` in the
+    /// database. Either way only candidates leave the server.
+    async fn search(&self, request: &SearchRequest<'_>) -> Result<Vec<SearchHit>, Error> {
+        let terms = request.query.terms();
+        let mut hits = Vec::new();
+        let contains_all = |builder: &mut QueryBuilder<Postgres>| {
+            builder.push("(TRUE");
+            for word in &terms.words {
+                builder
+                    .push(" AND name_compact LIKE ")
+                    .push_bind(format!("%{word}%"));
+            }
+            builder.push(")");
+        };
+
+        let mut upper = QueryBuilder::new(format!("SELECT {COLUMNS} FROM tollgate_tokens"));
+        push_filters(&mut upper, request.owner, request.filter, request.now);
+        upper.push(" AND ");
+        contains_all(&mut upper);
+        self.fetch_candidates(&mut upper, request, &mut hits)
+            .await?;
+        if hits.len() >= request.limit {
+            sort_hits(&mut hits);
+            hits.truncate(request.limit);
+            return Ok(hits);
+        }
+
+        let mut lower = QueryBuilder::new(format!("SELECT {COLUMNS} FROM tollgate_tokens"));
+        push_filters(&mut lower, request.owner, request.filter, request.now);
+        lower.push(" AND NOT ");
+        contains_all(&mut lower);
+        lower.push(" AND ((TRUE");
+        for word in &terms.words {
+            lower
+                .push(" AND tollgate_word_candidate(name_compact, name_words, ")
+                .push_bind(word.clone())
+                .push(", ")
+                .push_bind(i32::try_from(typo_budget(word.chars().count())).unwrap_or(0))
+                .push(")");
+        }
+        lower
+            .push(") OR tollgate_word_candidate(name_compact, name_words, ")
+            .push_bind(terms.compact.clone())
+            .push(", ")
+            .push_bind(i32::try_from(typo_budget(terms.compact.chars().count())).unwrap_or(0))
+            .push("))");
+        self.fetch_candidates(&mut lower, request, &mut hits)
+            .await?;
+        sort_hits(&mut hits);
+        hits.truncate(request.limit);
+        Ok(hits)
+    }
+
+    async fn record_last_used(&self, uses: &[(TokenId, Timestamp)]) -> Result<(), Error> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Vec<u8>> = uses.iter().map(|(id, _)| id.as_bytes().to_vec()).collect();
+        let times: Vec<OffsetDateTime> = uses.iter().map(|(_, at)| to_pg(*at)).collect();
+        sqlx::query(
+            "UPDATE tollgate_tokens AS t SET last_used_at = u.at \
+             FROM unnest($1::bytea[], $2::timestamptz[]) AS u(id, at) \
+             WHERE t.id = u.id AND (t.last_used_at IS NULL OR t.last_used_at < u.at)",
+        )
+        .bind(ids)
+        .bind(times)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    fn subscribe(&self) -> Option<broadcast::Receiver<StoreEvent>> {
+        Some(self.events.subscribe())
+    }
+}
