@@ -136,7 +136,7 @@ impl Tollgate {
             }
         };
         match self.inner.manager.verify(presented).await {
-            Ok(Verification::Valid(record)) => Ok(VerifiedToken(Arc::from(record))),
+            Ok(Verification::Valid(record)) => Ok(VerifiedToken(record)),
             Ok(outcome) => {
                 tracing::trace!(
                     reason = outcome.failure_reason().unwrap_or_default(),

@@ -60,6 +60,7 @@
 //! - `testing`: the store conformance suite ([`store_conformance_tests!`]) and a
 //!   `ManualClock`, for testing [`TokenStore`] implementations.
 
+mod cache;
 mod clock;
 mod error;
 mod file;
@@ -70,10 +71,12 @@ mod name;
 mod record;
 mod secret;
 mod store;
+mod usage;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use crate::cache::CacheConfig;
 pub use crate::clock::{Clock, SystemClock};
 pub use crate::error::{BoxError, Error, NameError};
 pub use crate::file::{TOKEN_FILE_FORMAT, TOKEN_FILE_VERSION, TokenFile};

@@ -1,21 +1,24 @@
 //! The lifecycle service.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
+use crate::cache::{CacheConfig, VerifyCache};
 use crate::clock::{Clock, SystemClock, truncate_to_micros};
 use crate::error::Error;
 use crate::file::TokenFile;
 use crate::matcher::Query;
 use crate::name::{TokenName, normalize_scopes, validate_description, validate_owner};
 use crate::record::{PreviousSecret, SealedSecret, TokenId, TokenRecord};
-use crate::secret::{EncryptionKey, Malformed, PlaintextToken, TokenFormat, TokenHasher};
-use crate::store::{
-    ListFilter, ListPosition, ListRequest, SearchPosition, SearchRequest, TokenStore,
+use crate::secret::{
+    EncryptionKey, Malformed, PlaintextToken, SecretHash, TokenFormat, TokenHasher,
 };
+use crate::store::{
+    ListFilter, ListPosition, ListRequest, SearchPosition, SearchRequest, StoreEvent, TokenStore,
+};
+use crate::usage::UsageTracker;
 
 /// The most items one page may hold.
 pub const MAX_PAGE_SIZE: usize = 1000;
@@ -37,8 +40,10 @@ pub struct TokenManager {
     hasher: TokenHasher,
     encryption: Option<EncryptionKey>,
     clock: Arc<dyn Clock>,
+    /// Verified records by secret hash.
+    cache: Option<Arc<VerifyCache>>,
     /// Uses seen since the last flush, coalesced per token.
-    last_used: Mutex<HashMap<TokenId, Timestamp>>,
+    last_used: UsageTracker,
 }
 
 impl fmt::Debug for TokenManager {
@@ -49,6 +54,7 @@ impl fmt::Debug for TokenManager {
             .field("hasher", &self.hasher)
             .field("recoverable", &self.encryption.is_some())
             .field("clock", &self.clock)
+            .field("cached", &self.cache.as_ref().map(|c| c.len()))
             .finish_non_exhaustive()
     }
 }
@@ -268,7 +274,7 @@ pub struct Page {
 #[non_exhaustive]
 pub enum Verification {
     /// The token is valid; here is its record.
-    Valid(Box<TokenRecord>),
+    Valid(Arc<TokenRecord>),
     /// Not a well-formed token (rejected without touching the store).
     Malformed(Malformed),
     /// Well-formed, but no token has this secret: never issued, deleted, or replaced by
@@ -323,8 +329,30 @@ impl TokenManager {
             hasher: TokenHasher::default(),
             encryption: None,
             clock: Arc::new(SystemClock),
-            last_used: Mutex::new(HashMap::new()),
+            cache: None,
+            last_used: UsageTracker::default(),
         }
+        .with_cache(CacheConfig::default())
+    }
+
+    /// Sizes the verification cache; a capacity of `0` turns it off.
+    ///
+    /// Records that verified are served from memory for at most `config.ttl`. This
+    /// manager's own changes evict them before they return; changes by other instances are
+    /// evicted when the store announces them ([`TokenStore::subscribe`]). A store that
+    /// announces changes needs a Tokio runtime to listen: created outside one, the manager
+    /// runs without a cache rather than serve revoked tokens.
+    pub fn with_cache(mut self, config: CacheConfig) -> Self {
+        self.cache = VerifyCache::new(config).map(Arc::new);
+        if let Some(events) = self.store.subscribe() {
+            match (&self.cache, tokio::runtime::Handle::try_current()) {
+                (Some(cache), Ok(runtime)) => {
+                    runtime.spawn(follow(events, Arc::downgrade(cache)));
+                }
+                _ => self.cache = None,
+            }
+        }
+        self
     }
 
     /// Issues tokens with this format (prefix). Tokens issued under another prefix stop
@@ -612,7 +640,8 @@ impl TokenManager {
     pub async fn delete(&self, owner: &str, id: TokenId) -> Result<(), Error> {
         self.get(owner, id).await?;
         if self.store.delete(id).await? {
-            self.forget_use(id);
+            self.evict(id);
+            self.last_used.forget(id);
             Ok(())
         } else {
             Err(Error::NotFound(id))
@@ -644,73 +673,59 @@ impl TokenManager {
             return Ok(Verification::Malformed(reason));
         }
         let hash = self.hasher.hash(presented);
-        let Some(record) = self.store.find_by_hash(&hash).await? else {
-            return Ok(Verification::Unknown);
+        let now = self.clock.now();
+        let record = match &self.cache {
+            Some(cache) => match cache.get(&hash) {
+                Ok(record) => record,
+                Err(ticket) => {
+                    let Some(record) = self.store.find_by_hash(&hash).await? else {
+                        return Ok(Verification::Unknown);
+                    };
+                    let record = Arc::new(record);
+                    // Only what verifies is cached: made-up tokens cannot fill the cache.
+                    if check(&record, &hash, now).is_none() {
+                        cache.insert(&hash, record.clone(), ticket);
+                    }
+                    record
+                }
+            },
+            None => match self.store.find_by_hash(&hash).await? {
+                Some(record) => Arc::new(record),
+                None => return Ok(Verification::Unknown),
+            },
         };
-        let now = self.now();
-        // The store found the record by this hash; comparing again in constant time guards
-        // against a store whose index and records disagree.
-        let current = record.secret_hash == hash;
-        let in_grace = !current
-            && record
-                .previous_secret
-                .as_ref()
-                .is_some_and(|p| p.hash == hash && now < p.valid_until);
-        if !current && !in_grace {
-            return Ok(Verification::Unknown);
+        if let Some(failure) = check(&record, &hash, now) {
+            return Ok(failure);
         }
-        if !record.enabled {
-            return Ok(Verification::Disabled(record.id));
-        }
-        if record.is_expired_at(now) {
-            return Ok(Verification::Expired(record.id));
-        }
-        self.note_use(record.id, now);
-        Ok(Verification::Valid(Box::new(record)))
+        self.last_used.note(record.id, now);
+        Ok(Verification::Valid(record))
     }
 
     /// Writes the coalesced `last_used_at` times of verified tokens to the store. Call it
     /// periodically and at shutdown; verification itself never writes.
     pub async fn flush_last_used(&self) -> Result<(), Error> {
-        let pending: Vec<_> = {
-            let mut map = self
-                .last_used
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            map.drain().collect()
-        };
+        let pending: Vec<_> = self
+            .last_used
+            .drain()
+            .into_iter()
+            .map(|(id, at)| (id, truncate_to_micros(at)))
+            .collect();
         if pending.is_empty() {
             return Ok(());
         }
         if let Err(err) = self.store.record_last_used(&pending).await {
             // Put them back so the next flush retries them.
-            let mut map = self
-                .last_used
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            for (id, at) in pending {
-                let slot = map.entry(id).or_insert(at);
-                *slot = (*slot).max(at);
-            }
+            self.last_used.restore(pending);
             return Err(err);
         }
         Ok(())
     }
 
-    fn note_use(&self, id: TokenId, at: Timestamp) {
-        let mut map = self
-            .last_used
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let slot = map.entry(id).or_insert(at);
-        *slot = (*slot).max(at);
-    }
-
-    fn forget_use(&self, id: TokenId) {
-        self.last_used
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&id);
+    /// Forgets what is held in memory about a token that just changed in the store.
+    fn evict(&self, id: TokenId) {
+        if let Some(cache) = &self.cache {
+            cache.evict(id);
+        }
     }
 
     fn future(&self, now: Timestamp, at: Timestamp) -> Result<Timestamp, Error> {
@@ -757,10 +772,58 @@ impl TokenManager {
             record.version = old.version + 1;
             record.updated_at = now.max(old.updated_at);
             match self.store.update(&record, old.version).await {
-                Ok(()) => return Ok(record),
+                Ok(()) => {
+                    self.evict(id);
+                    return Ok(record);
+                }
                 Err(Error::VersionConflict { .. })
                     if expected_version.is_none() && attempts < MODIFY_ATTEMPTS => {}
                 Err(err) => return Err(err),
+            }
+        }
+    }
+}
+
+/// Why `record`, found by `hash`, does not verify at `now`; `None` when it does.
+fn check(record: &TokenRecord, hash: &SecretHash, now: Timestamp) -> Option<Verification> {
+    // The record was found by this hash; comparing again, in constant time, guards against a
+    // store whose index and records disagree, and tells the current secret from the previous.
+    let current = record.secret_hash == *hash;
+    let in_grace = !current
+        && record
+            .previous_secret
+            .as_ref()
+            .is_some_and(|p| p.hash == *hash && now < p.valid_until);
+    if !current && !in_grace {
+        return Some(Verification::Unknown);
+    }
+    if !record.enabled {
+        return Some(Verification::Disabled(record.id));
+    }
+    if record.is_expired_at(now) {
+        return Some(Verification::Expired(record.id));
+    }
+    None
+}
+
+/// Evicts what other instances change, for as long as the cache lives.
+async fn follow(
+    mut events: tokio::sync::broadcast::Receiver<StoreEvent>,
+    cache: std::sync::Weak<VerifyCache>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        let event = events.recv().await;
+        let Some(cache) = cache.upgrade() else {
+            return;
+        };
+        match event {
+            Ok(StoreEvent::Changed(id)) => cache.evict(id),
+            Ok(StoreEvent::Reset) | Err(RecvError::Lagged(_)) => cache.clear(),
+            Err(RecvError::Closed) => {
+                // Nobody will tell us about changes any more: stop caching.
+                cache.clear();
+                return;
             }
         }
     }
