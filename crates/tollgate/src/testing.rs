@@ -140,7 +140,10 @@ macro_rules! store_conformance_tests {
             last_used,
             failed_operations_change_nothing,
             hash_index_follows_updates,
-            recoverable_secrets
+            recoverable_secrets,
+            revocation_under_load_delete,
+            revocation_under_load_disable,
+            revocation_under_load_regenerate
         );
     };
     (@tests (required) $fixture:expr; $($check:ident),+) => {
@@ -1139,6 +1142,119 @@ pub mod conformance {
             store.insert(&twin).await,
             Err(Error::Duplicate(_))
         ));
+    }
+
+    /// Verifies `secret` from several tasks in a loop while `revoke` runs; once `revoke`
+    /// has returned, no verification that starts afterwards may succeed.
+    async fn hammer<F>(manager: Arc<TokenManager>, secret: String, revoke: F)
+    where
+        F: std::future::Future<Output = ()>,
+    {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let revoked = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let verified = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let (manager, secret) = (manager.clone(), secret.clone());
+                let (revoked, stop, verified) = (revoked.clone(), stop.clone(), verified.clone());
+                tokio::spawn(async move {
+                    let mut after_revocation = 0;
+                    while !stop.load(Ordering::SeqCst) || after_revocation < 20 {
+                        let started_after = revoked.load(Ordering::SeqCst);
+                        let valid = manager.verify(&secret).await.unwrap().is_valid();
+                        assert!(
+                            !(started_after && valid),
+                            "a verification that started after the revocation returned succeeded"
+                        );
+                        if valid {
+                            verified.fetch_add(1, Ordering::SeqCst);
+                        }
+                        after_revocation += usize::from(started_after);
+                        tokio::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        // Let the verifiers warm the cache before revoking.
+        while verified.load(Ordering::SeqCst) < 200 {
+            tokio::task::yield_now().await;
+        }
+        revoke.await;
+        revoked.store(true, Ordering::SeqCst);
+        stop.store(true, Ordering::SeqCst);
+        for task in tasks {
+            task.await.unwrap();
+        }
+    }
+
+    /// Deletion under concurrent verification.
+    pub async fn revocation_under_load_delete(store: Arc<dyn TokenStore>) {
+        let (manager, _clock) = manager_with_clock(store);
+        let manager = Arc::new(manager);
+        let issued = issue(&manager, "hammered").await;
+        let secret = issued.token.expose_secret().to_owned();
+        let revoker = manager.clone();
+        hammer(manager, secret, async move {
+            revoker.delete(OWNER, issued.record.id).await.unwrap();
+        })
+        .await;
+    }
+
+    /// Disabling under concurrent verification.
+    pub async fn revocation_under_load_disable(store: Arc<dyn TokenStore>) {
+        let (manager, _clock) = manager_with_clock(store);
+        let manager = Arc::new(manager);
+        let issued = issue(&manager, "hammered").await;
+        let secret = issued.token.expose_secret().to_owned();
+        let revoker = manager.clone();
+        hammer(manager, secret, async move {
+            revoker
+                .modify(
+                    OWNER,
+                    issued.record.id,
+                    TokenUpdate::default().enabled(false),
+                )
+                .await
+                .unwrap();
+        })
+        .await;
+    }
+
+    /// Regeneration under concurrent verification: without a grace period the old secret
+    /// fails once regenerate returns; with one, once the grace period is over.
+    pub async fn revocation_under_load_regenerate(store: Arc<dyn TokenStore>) {
+        let (manager, clock) = manager_with_clock(store);
+        let manager = Arc::new(manager);
+        let issued = issue(&manager, "rotated now").await;
+        let secret = issued.token.expose_secret().to_owned();
+        let revoker = manager.clone();
+        hammer(manager.clone(), secret, async move {
+            revoker
+                .regenerate(OWNER, issued.record.id, Regenerate::default())
+                .await
+                .unwrap();
+        })
+        .await;
+
+        let issued = issue(&manager, "rotated later").await;
+        let secret = issued.token.expose_secret().to_owned();
+        manager
+            .regenerate(
+                OWNER,
+                issued.record.id,
+                Regenerate::default().grace(minutes(5)),
+            )
+            .await
+            .unwrap();
+        assert!(
+            manager.verify(&secret).await.unwrap().is_valid(),
+            "within the grace period"
+        );
+        hammer(manager.clone(), secret, async move {
+            clock.advance(minutes(5));
+        })
+        .await;
     }
 
     /// In recoverable mode a download includes the secret; without the key it does not, and a
