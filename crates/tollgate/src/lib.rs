@@ -64,6 +64,7 @@ mod cache;
 mod clock;
 mod error;
 mod file;
+mod index;
 mod manager;
 mod matcher;
 mod memory;
@@ -80,11 +81,12 @@ pub use crate::cache::CacheConfig;
 pub use crate::clock::{Clock, SystemClock};
 pub use crate::error::{BoxError, Error, NameError};
 pub use crate::file::{TOKEN_FILE_FORMAT, TOKEN_FILE_VERSION, TokenFile};
+pub use crate::index::NameIndex;
 pub use crate::manager::{
     DEFAULT_PAGE_SIZE, Expiry, Issued, ListOptions, MAX_GRACE_PERIOD, MAX_PAGE_SIZE, NewToken,
     Page, Regenerate, TokenManager, TokenUpdate, Verification,
 };
-pub use crate::matcher::{Query, Score, Terms, typo_budget};
+pub use crate::matcher::{PreparedName, Query, Score, Terms, typo_budget};
 pub use crate::memory::MemoryStore;
 pub use crate::name::{
     MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_SCOPE_CHARS, MAX_SCOPES, TokenName,

@@ -22,11 +22,11 @@ use unicode_normalization::UnicodeNormalization;
 /// The score of a match: higher is better. Scores are comparable only for the same query.
 pub type Score = u32;
 
-const TIER: Score = 1000;
+pub(crate) const TIER: Score = 1000;
 const EXACT: Score = 6;
 const PREFIX: Score = 5;
 const WORD: Score = 4;
-const SUBSTRING: Score = 3;
+pub(crate) const SUBSTRING: Score = 3;
 const ABBREVIATION: Score = 2;
 const TYPO: Score = 1;
 
@@ -43,17 +43,57 @@ const TYPO: Score = 1;
 #[derive(Debug, Clone)]
 pub struct Query {
     raw: String,
-    words: Vec<Vec<char>>,
-    compact: Vec<char>,
+    pub(crate) words: Vec<Vec<char>>,
+    pub(crate) compact: Vec<char>,
 }
 
-/// A name split for matching.
-#[derive(Debug)]
-struct Prepared {
-    words: Vec<Vec<char>>,
-    compact: Vec<char>,
+/// A name split once for repeated scoring: search indexes keep one per name so that a query
+/// does not normalize every name again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedName {
+    /// The lower-cased words run together.
+    compact: Box<[char]>,
     /// Index in `compact` where each word starts.
-    starts: Vec<usize>,
+    starts: Box<[u32]>,
+}
+
+impl PreparedName {
+    /// Splits `name` as the matcher does.
+    pub fn new(name: &str) -> Self {
+        prepare(name)
+    }
+
+    pub(crate) fn words(&self) -> impl Iterator<Item = &[char]> + '_ {
+        let ends = self
+            .starts
+            .iter()
+            .skip(1)
+            .map(|&s| s as usize)
+            .chain(std::iter::once(self.compact.len()));
+        self.starts
+            .iter()
+            .zip(ends)
+            .map(|(&start, end)| &self.compact[start as usize..end])
+    }
+
+    fn is_start(&self, index: usize) -> bool {
+        self.starts.binary_search(&(index as u32)).is_ok()
+    }
+
+    /// The characters, lower-cased, without separators.
+    pub fn compact(&self) -> &[char] {
+        &self.compact
+    }
+
+    /// The characters that start a word.
+    pub(crate) fn initials(&self) -> impl Iterator<Item = char> + '_ {
+        self.starts.iter().map(|&s| self.compact[s as usize])
+    }
+
+    /// Heap bytes this value holds, for memory accounting.
+    pub fn heap_bytes(&self) -> usize {
+        self.compact.len() * size_of::<char>() + self.starts.len() * size_of::<u32>()
+    }
 }
 
 impl Query {
@@ -65,8 +105,8 @@ impl Query {
         }
         Some(Self {
             raw: query.trim().to_owned(),
-            words: prepared.words,
-            compact: prepared.compact,
+            words: prepared.words().map(<[char]>::to_vec).collect(),
+            compact: prepared.compact.to_vec(),
         })
     }
 
@@ -85,12 +125,16 @@ impl Query {
 
     /// Scores `name`; `None` when it is not relevant.
     pub fn score(&self, name: &str) -> Option<Score> {
-        let name = prepare(name);
+        self.score_prepared(&prepare(name))
+    }
+
+    /// Scores a name split beforehand; the same result as [`score`](Self::score).
+    pub fn score_prepared(&self, name: &PreparedName) -> Option<Score> {
         if name.compact.is_empty() {
             return None;
         }
         let coverage = coverage_bonus(self.compact.len(), name.compact.len());
-        if name.compact == self.compact {
+        if *name.compact == *self.compact {
             return Some(EXACT * TIER + coverage);
         }
         if name.compact.starts_with(&self.compact) {
@@ -99,12 +143,12 @@ impl Query {
         let mut tier = WORD;
         let mut bonus_sum = 0;
         for word in &self.words {
-            match classify_word(word, &name) {
+            match classify_word(word, name) {
                 Some((word_tier, bonus)) => {
                     tier = tier.min(word_tier);
                     bonus_sum += bonus;
                 }
-                None => return self.score_as_whole(&name, coverage),
+                None => return self.score_as_whole(name, coverage),
             }
         }
         let words = self.words.len() as Score;
@@ -113,13 +157,13 @@ impl Query {
         // A word-by-word abbreviation or typo match may still be beaten by reading the query
         // as one run of characters (a typo in a name typed without separators).
         if tier <= ABBREVIATION {
-            return per_word.max(self.score_as_whole(&name, coverage));
+            return per_word.max(self.score_as_whole(name, coverage));
         }
         per_word
     }
 
     /// Matches the query with separators removed against the whole name.
-    fn score_as_whole(&self, name: &Prepared, coverage: Score) -> Option<Score> {
+    fn score_as_whole(&self, name: &PreparedName, coverage: Score) -> Option<Score> {
         if self.compact.len() >= 2
             && let Some(bonus) = abbreviation(&self.compact, name)
         {
@@ -146,7 +190,7 @@ impl Terms {
     pub fn of(text: &str) -> Self {
         let prepared = prepare(text);
         Self {
-            words: prepared.words.iter().map(|w| w.iter().collect()).collect(),
+            words: prepared.words().map(|w| w.iter().collect()).collect(),
             compact: prepared.compact.iter().collect(),
         }
     }
@@ -169,11 +213,11 @@ fn coverage_bonus(query_len: usize, name_len: usize) -> Score {
 }
 
 /// The best tier one query word reaches in a name, with a bonus within that tier.
-fn classify_word(word: &[char], name: &Prepared) -> Option<(Score, Score)> {
-    if name.words.iter().any(|w| w == word) {
+fn classify_word(word: &[char], name: &PreparedName) -> Option<(Score, Score)> {
+    if name.words().any(|w| w == word) {
         return Some((WORD, 400));
     }
-    if name.words.iter().any(|w| w.starts_with(word)) {
+    if name.words().any(|w| w.starts_with(word)) {
         return Some((SUBSTRING, 400));
     }
     if contains(&name.compact, word) {
@@ -184,8 +228,7 @@ fn classify_word(word: &[char], name: &Prepared) -> Option<(Score, Score)> {
     {
         return Some((ABBREVIATION, bonus));
     }
-    name.words
-        .iter()
+    name.words()
         .filter_map(|w| {
             let whole = typo(word, w);
             // A typo in the beginning of a longer word: `depoly` for `deployment`.
@@ -204,9 +247,9 @@ fn contains(haystack: &[char], needle: &[char]) -> bool {
 
 /// Matches `query` as a subsequence of the name that starts at a word start, preferring
 /// characters at word starts (initials). Returns a bonus up to 500, or `None`.
-fn abbreviation(query: &[char], name: &Prepared) -> Option<Score> {
+fn abbreviation(query: &[char], name: &PreparedName) -> Option<Score> {
     let mut best = None;
-    for &start in &name.starts {
+    for start in name.starts.iter().map(|&s| s as usize) {
         if name.compact[start] != query[0] {
             continue;
         }
@@ -219,7 +262,7 @@ fn abbreviation(query: &[char], name: &Prepared) -> Option<Score> {
     best
 }
 
-fn walk(query: &[char], name: &Prepared, start: usize, prefer_starts: bool) -> Option<Score> {
+fn walk(query: &[char], name: &PreparedName, start: usize, prefer_starts: bool) -> Option<Score> {
     let mut pos = start;
     let mut at_starts = 1usize;
     for &c in &query[1..] {
@@ -227,7 +270,7 @@ fn walk(query: &[char], name: &Prepared, start: usize, prefer_starts: bool) -> O
             .then(|| {
                 name.starts
                     .iter()
-                    .copied()
+                    .map(|&s| s as usize)
                     .find(|&s| s > pos && name.compact[s] == c)
             })
             .flatten();
@@ -235,7 +278,7 @@ fn walk(query: &[char], name: &Prepared, start: usize, prefer_starts: bool) -> O
             Some(s) => s,
             None => pos + 1 + name.compact[pos + 1..].iter().position(|&x| x == c)?,
         };
-        if name.starts.binary_search(&next).is_ok() {
+        if name.is_start(next) {
             at_starts += 1;
         }
         pos = next;
@@ -252,7 +295,7 @@ fn walk(query: &[char], name: &Prepared, start: usize, prefer_starts: bool) -> O
 
 /// Typo tolerance: Damerau-Levenshtein distance within a length-dependent budget. Returns a
 /// similarity bonus up to 900.
-fn typo(query: &[char], target: &[char]) -> Option<Score> {
+pub(crate) fn typo(query: &[char], target: &[char]) -> Option<Score> {
     let len = query.len();
     let budget = typo_budget(len);
     if budget == 0 {
@@ -271,42 +314,29 @@ fn typo(query: &[char], target: &[char]) -> Option<Score> {
 
 /// NFKC, lower case, split into words at anything that is not a letter or digit, at
 /// lower-to-upper case changes and where CJK meets other scripts.
-fn prepare(text: &str) -> Prepared {
-    let mut words: Vec<Vec<char>> = Vec::new();
-    let mut current: Vec<char> = Vec::new();
+fn prepare(text: &str) -> PreparedName {
+    let mut compact = Vec::with_capacity(text.len());
+    let mut starts = Vec::new();
+    let mut in_word = false;
     let mut previous: Option<char> = None;
     for c in text.nfkc() {
         if !c.is_alphanumeric() {
-            flush(&mut words, &mut current);
+            in_word = false;
             previous = None;
             continue;
         }
-        if let Some(p) = previous {
-            let camel = p.is_lowercase() && c.is_uppercase();
-            if camel || is_cjk(p) != is_cjk(c) {
-                flush(&mut words, &mut current);
-            }
+        let boundary = previous
+            .is_some_and(|p| (p.is_lowercase() && c.is_uppercase()) || is_cjk(p) != is_cjk(c));
+        if !in_word || boundary {
+            starts.push(compact.len() as u32);
+            in_word = true;
         }
-        current.extend(c.to_lowercase());
+        compact.extend(c.to_lowercase());
         previous = Some(c);
     }
-    flush(&mut words, &mut current);
-    let mut compact = Vec::new();
-    let mut starts = Vec::with_capacity(words.len());
-    for word in &words {
-        starts.push(compact.len());
-        compact.extend_from_slice(word);
-    }
-    Prepared {
-        words,
-        compact,
-        starts,
-    }
-}
-
-fn flush(words: &mut Vec<Vec<char>>, current: &mut Vec<char>) {
-    if !current.is_empty() {
-        words.push(std::mem::take(current));
+    PreparedName {
+        compact: compact.into_boxed_slice(),
+        starts: starts.into_boxed_slice(),
     }
 }
 

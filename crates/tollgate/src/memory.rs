@@ -7,14 +7,15 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 use crate::error::Error;
+use crate::index::NameIndex;
 use crate::record::{TokenId, TokenRecord};
 use crate::secret::SecretHash;
-use crate::store::{ListPosition, ListRequest, TokenStore};
+use crate::store::{ListPosition, ListRequest, SearchHit, SearchRequest, TokenStore};
 
 /// A [`TokenStore`] in a `RwLock`ed set of maps. Nothing survives the process.
 ///
 /// Lookups by id, hash and name are hash-map reads; listing walks an ordered index of the
-/// owner's records.
+/// owner's records; search uses a [`NameIndex`].
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: RwLock<Inner>,
@@ -22,6 +23,7 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Inner {
+    names: NameIndex,
     records: HashMap<TokenId, TokenRecord>,
     by_hash: HashMap<[u8; 32], TokenId>,
     by_name: HashMap<(String, String), TokenId>,
@@ -62,6 +64,7 @@ fn hashes(record: &TokenRecord) -> impl Iterator<Item = [u8; 32]> + '_ {
 
 impl Inner {
     fn index(&mut self, record: &TokenRecord) {
+        self.names.upsert(record);
         for hash in hashes(record) {
             self.by_hash.insert(hash, record.id);
         }
@@ -74,6 +77,7 @@ impl Inner {
     }
 
     fn unindex(&mut self, record: &TokenRecord) {
+        self.names.remove(&record.owner, record.id);
         for hash in hashes(record) {
             self.by_hash.remove(&hash);
         }
@@ -197,6 +201,14 @@ impl TokenStore for MemoryStore {
             .take(request.limit)
             .cloned()
             .collect())
+    }
+
+    /// Searches the name index instead of scoring every name.
+    async fn search(&self, request: &SearchRequest<'_>) -> Result<Vec<SearchHit>, Error> {
+        let inner = self.read();
+        Ok(inner
+            .names
+            .search(request, |id| inner.records.get(&id).cloned()))
     }
 
     async fn record_last_used(&self, uses: &[(TokenId, Timestamp)]) -> Result<(), Error> {
