@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
 use redb::{
@@ -10,7 +10,10 @@ use redb::{
     TableHandle, WriteTransaction,
 };
 use tollgate::jiff::Timestamp;
-use tollgate::{Error, ListRequest, SecretHash, TokenId, TokenRecord, TokenStore};
+use tollgate::{
+    Error, ListRequest, NameIndex, SearchHit, SearchRequest, SecretHash, TokenId, TokenRecord,
+    TokenStore,
+};
 
 use crate::error::RedbStoreError;
 use crate::row::{decode, encode, micros};
@@ -35,6 +38,10 @@ const SCHEMA_KEY: &str = "schema_version";
 pub struct RedbStore {
     db: Arc<Database>,
     path: Arc<PathBuf>,
+    /// The search index, built from the file on the first search and kept in step by every
+    /// write after its commit. Writes hold the read side while updating, and the build holds
+    /// the write side from its snapshot to publishing, so no commit is missed.
+    names: Arc<RwLock<Option<NameIndex>>>,
 }
 
 impl fmt::Debug for RedbStore {
@@ -86,6 +93,7 @@ impl RedbStore {
         Ok(Self {
             db: Arc::new(db),
             path: Arc::new(path),
+            names: Arc::default(),
         })
     }
 
@@ -161,6 +169,30 @@ impl RedbStore {
         result?
     }
 
+    /// Applies a committed change to the search index, if it has been built.
+    fn reindex(&self, change: impl FnOnce(&NameIndex)) {
+        let names = self.names.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(names) = names.as_ref() {
+            change(names);
+        }
+    }
+
+    /// Builds the search index from every record, unless it is built.
+    fn build_index(&self) -> Result<(), RedbStoreError> {
+        let mut names = self.names.write().unwrap_or_else(PoisonError::into_inner);
+        if names.is_some() {
+            return Ok(());
+        }
+        let index = NameIndex::new();
+        let txn = self.db.begin_read()?;
+        for entry in txn.open_table(RECORDS)?.iter()? {
+            let (id, bytes) = entry?;
+            index.upsert(&decode(id.value(), bytes.value())?);
+        }
+        *names = Some(index);
+        Ok(())
+    }
+
     fn read_record(&self, id: [u8; 16]) -> Result<Option<TokenRecord>, RedbStoreError> {
         let txn = self.db.begin_read()?;
         let records = txn.open_table(RECORDS)?;
@@ -187,6 +219,7 @@ fn owner_key(record: &TokenRecord) -> (&str, i64, [u8; 16]) {
 #[async_trait]
 impl TokenStore for RedbStore {
     async fn insert(&self, record: &TokenRecord) -> Result<(), Error> {
+        let indexed = record.clone();
         let record = record.clone();
         self.write(move |txn| {
             let id = *record.id.as_bytes();
@@ -216,7 +249,9 @@ impl TokenStore for RedbStore {
             records.insert(id, encode(&record).as_slice())?;
             Ok(Ok(()))
         })
-        .await
+        .await?;
+        self.reindex(|names| names.upsert(&indexed));
+        Ok(())
     }
 
     async fn get(&self, id: TokenId) -> Result<Option<TokenRecord>, Error> {
@@ -263,6 +298,7 @@ impl TokenStore for RedbStore {
     }
 
     async fn update(&self, record: &TokenRecord, expected_version: u64) -> Result<(), Error> {
+        let indexed = record.clone();
         let record = record.clone();
         self.write(move |txn| {
             let id = *record.id.as_bytes();
@@ -311,27 +347,64 @@ impl TokenStore for RedbStore {
             records.insert(id, encode(&record).as_slice())?;
             Ok(Ok(()))
         })
-        .await
+        .await?;
+        self.reindex(|names| names.upsert(&indexed));
+        Ok(())
     }
 
     async fn delete(&self, id: TokenId) -> Result<bool, Error> {
-        self.write(move |txn| {
+        let owner = self
+            .write(move |txn| {
+                let key = *id.as_bytes();
+                let mut records = txn.open_table(RECORDS)?;
+                let old = match records.remove(key)? {
+                    Some(bytes) => decode(key, bytes.value())?,
+                    None => return Ok(Ok(None)),
+                };
+                let mut by_hash = txn.open_table(BY_HASH)?;
+                for hash in hashes(&old) {
+                    by_hash.remove(hash)?;
+                }
+                txn.open_table(BY_NAME)?
+                    .remove((old.owner.as_str(), old.name_key().as_str()))?;
+                txn.open_table(BY_OWNER)?.remove(owner_key(&old))?;
+                Ok(Ok(Some(old.owner)))
+            })
+            .await?;
+        let Some(owner) = owner else {
+            return Ok(false);
+        };
+        self.reindex(|names| names.remove(&owner, id));
+        Ok(true)
+    }
+
+    /// Searches the name index (built from the file on first use) instead of scoring every
+    /// name of the owner.
+    async fn search(&self, request: &SearchRequest<'_>) -> Result<Vec<SearchHit>, Error> {
+        self.build_index()?;
+        let names = self.names.read().unwrap_or_else(PoisonError::into_inner);
+        let index = names.as_ref().expect("built above");
+        let txn = self.db.begin_read().map_err(RedbStoreError::from)?;
+        let records = txn.open_table(RECORDS).map_err(RedbStoreError::from)?;
+        let mut failure = None;
+        let hits = index.search(request, |id| {
             let key = *id.as_bytes();
-            let mut records = txn.open_table(RECORDS)?;
-            let old = match records.remove(key)? {
-                Some(bytes) => decode(key, bytes.value())?,
-                None => return Ok(Ok(false)),
-            };
-            let mut by_hash = txn.open_table(BY_HASH)?;
-            for hash in hashes(&old) {
-                by_hash.remove(hash)?;
+            match records
+                .get(key)
+                .map_err(RedbStoreError::from)
+                .and_then(|bytes| bytes.map(|b| decode(key, b.value())).transpose())
+            {
+                Ok(record) => record,
+                Err(err) => {
+                    failure.get_or_insert(err);
+                    None
+                }
             }
-            txn.open_table(BY_NAME)?
-                .remove((old.owner.as_str(), old.name_key().as_str()))?;
-            txn.open_table(BY_OWNER)?.remove(owner_key(&old))?;
-            Ok(Ok(true))
-        })
-        .await
+        });
+        match failure {
+            Some(err) => Err(err.into()),
+            None => Ok(hits),
+        }
     }
 
     async fn list(&self, request: &ListRequest<'_>) -> Result<Vec<TokenRecord>, Error> {

@@ -120,3 +120,44 @@ fn a_newer_schema_is_refused() {
     );
     assert!(err.to_string().contains("upgrade Tollgate"));
 }
+
+#[tokio::test]
+async fn search_after_reopening_finds_stored_names_and_follows_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.redb");
+    {
+        let manager = TokenManager::new(RedbStore::open(&path).unwrap());
+        for name in ["prod-deploy", "billing-service"] {
+            manager.apply("default", NewToken::new(name)).await.unwrap();
+        }
+    }
+    let manager = TokenManager::new(RedbStore::open(&path).unwrap());
+    let search = |query: &str| {
+        let manager = &manager;
+        let query = query.to_owned();
+        async move {
+            manager
+                .list(
+                    "default",
+                    tollgate::ListOptions {
+                        query: Some(query),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|r| r.name)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(search("depoly").await, ["prod-deploy"]);
+    let added = manager
+        .apply("default", NewToken::new("deploy-bot"))
+        .await
+        .unwrap();
+    assert_eq!(search("deploy").await.len(), 2);
+    manager.delete("default", added.record.id).await.unwrap();
+    assert_eq!(search("deploy").await, ["prod-deploy"]);
+}
