@@ -309,15 +309,24 @@ impl PgStore {
 #[async_trait]
 impl TokenStore for PgStore {
     async fn insert(&self, record: &TokenRecord) -> Result<(), Error> {
-        let mut builder = QueryBuilder::new(format!(
-            "INSERT INTO tollgate_tokens ({COLUMNS}, name_key, name_compact, name_words) VALUES ("
-        ));
-        push_values(&mut builder, record);
-        builder.push(")");
-        match builder.build().execute(&self.pool).await {
-            Ok(_) => Ok(()),
-            Err(err) => Err(conflict(&err, record).unwrap_or_else(|| store_error(err))),
+        self.insert_many(std::slice::from_ref(record)).await
+    }
+
+    /// One transaction: all are added, or none.
+    async fn insert_many(&self, records: &[TokenRecord]) -> Result<(), Error> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        for record in records {
+            let mut builder = QueryBuilder::new(format!(
+                "INSERT INTO tollgate_tokens ({COLUMNS}, name_key, name_compact, name_words) VALUES ("
+            ));
+            push_values(&mut builder, record);
+            builder.push(")");
+            if let Err(err) = builder.build().execute(&mut *tx).await {
+                // Dropping the transaction rolls it back.
+                return Err(conflict(&err, record).unwrap_or_else(|| store_error(err)));
+            }
         }
+        tx.commit().await.map_err(store_error)
     }
 
     async fn get(&self, id: TokenId) -> Result<Option<TokenRecord>, Error> {

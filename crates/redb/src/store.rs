@@ -219,38 +219,49 @@ fn owner_key(record: &TokenRecord) -> (&str, i64, [u8; 16]) {
 #[async_trait]
 impl TokenStore for RedbStore {
     async fn insert(&self, record: &TokenRecord) -> Result<(), Error> {
-        let indexed = record.clone();
-        let record = record.clone();
+        self.insert_many(std::slice::from_ref(record)).await
+    }
+
+    /// One transaction for all of them: all are added, or none.
+    async fn insert_many(&self, records: &[TokenRecord]) -> Result<(), Error> {
+        let batch = records.to_vec();
         self.write(move |txn| {
-            let id = *record.id.as_bytes();
-            let name_key = record.name_key();
             let mut by_name = txn.open_table(BY_NAME)?;
-            if by_name
-                .get((record.owner.as_str(), name_key.as_str()))?
-                .is_some()
-            {
-                return Ok(Err(Error::NameTaken {
-                    name: record.name.clone(),
-                }));
-            }
             let mut records = txn.open_table(RECORDS)?;
             let mut by_hash = txn.open_table(BY_HASH)?;
-            if records.get(id)?.is_some() {
-                return Ok(Err(Error::Duplicate(record.id)));
-            }
-            for hash in hashes(&record) {
-                if by_hash.get(hash)?.is_some() {
+            let mut by_owner = txn.open_table(BY_OWNER)?;
+            for record in &batch {
+                let id = *record.id.as_bytes();
+                let name_key = record.name_key();
+                if by_name
+                    .get((record.owner.as_str(), name_key.as_str()))?
+                    .is_some()
+                {
+                    return Ok(Err(Error::NameTaken {
+                        name: record.name.clone(),
+                    }));
+                }
+                if records.get(id)?.is_some() {
                     return Ok(Err(Error::Duplicate(record.id)));
                 }
-                by_hash.insert(hash, id)?;
+                for hash in hashes(record) {
+                    if by_hash.get(hash)?.is_some() {
+                        return Ok(Err(Error::Duplicate(record.id)));
+                    }
+                    by_hash.insert(hash, id)?;
+                }
+                by_name.insert((record.owner.as_str(), name_key.as_str()), id)?;
+                by_owner.insert(owner_key(record), ())?;
+                records.insert(id, encode(record).as_slice())?;
             }
-            by_name.insert((record.owner.as_str(), name_key.as_str()), id)?;
-            txn.open_table(BY_OWNER)?.insert(owner_key(&record), ())?;
-            records.insert(id, encode(&record).as_slice())?;
             Ok(Ok(()))
         })
         .await?;
-        self.reindex(|names| names.upsert(&indexed));
+        self.reindex(|names| {
+            for record in records {
+                names.upsert(record);
+            }
+        });
         Ok(())
     }
 

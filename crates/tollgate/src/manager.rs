@@ -406,11 +406,35 @@ impl TokenManager {
     /// Errors: `Invalid*` for bad input, [`Error::ExpiryInPast`], [`Error::NameTaken`] when the
     /// owner already has a token by that name (case-insensitively).
     pub async fn apply(&self, owner: &str, new: NewToken) -> Result<Issued, Error> {
+        let issued = self.prepare(owner, new, self.now())?;
+        self.store.insert(&issued.record).await?;
+        Ok(issued)
+    }
+
+    /// Issues several tokens for `owner` at once: all of them or, on any error, none (in
+    /// stores whose [`TokenStore::insert_many`] is atomic, as the bundled ones are). Much
+    /// faster than one [`apply`](Self::apply) each on a store that commits to disk.
+    pub async fn apply_many(
+        &self,
+        owner: &str,
+        tokens: impl IntoIterator<Item = NewToken>,
+    ) -> Result<Vec<Issued>, Error> {
+        let now = self.now();
+        let issued = tokens
+            .into_iter()
+            .map(|new| self.prepare(owner, new, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        let records: Vec<TokenRecord> = issued.iter().map(|i| i.record.clone()).collect();
+        self.store.insert_many(&records).await?;
+        Ok(issued)
+    }
+
+    /// Validates a request and makes its record and secret.
+    fn prepare(&self, owner: &str, new: NewToken, now: Timestamp) -> Result<Issued, Error> {
         let owner = validate_owner(owner)?;
         let name = TokenName::new(&new.name)?;
         let description = validate_description(&new.description)?;
         let scopes = normalize_scopes(new.scopes)?;
-        let now = self.now();
         let expires_at = match new.expiry {
             None => None,
             Some(Expiry::At(at)) => Some(self.future(now, at)?),
@@ -439,7 +463,6 @@ impl TokenManager {
             sealed_secret: self.seal(&id, &token)?,
             version: 1,
         };
-        self.store.insert(&record).await?;
         Ok(Issued { record, token })
     }
 

@@ -95,22 +95,33 @@ impl Inner {
 #[async_trait]
 impl TokenStore for MemoryStore {
     async fn insert(&self, record: &TokenRecord) -> Result<(), Error> {
+        self.insert_many(std::slice::from_ref(record)).await
+    }
+
+    /// Checks every record first, then adds them all under one lock.
+    async fn insert_many(&self, records: &[TokenRecord]) -> Result<(), Error> {
         let mut inner = self.write();
-        if inner
-            .by_name
-            .contains_key(&(record.owner.clone(), record.name_key()))
-        {
-            return Err(Error::NameTaken {
-                name: record.name.clone(),
-            });
+        let mut names = std::collections::HashSet::new();
+        let mut ids = std::collections::HashSet::new();
+        let mut new_hashes = std::collections::HashSet::new();
+        for record in records {
+            let name = (record.owner.clone(), record.name_key());
+            if inner.by_name.contains_key(&name) || !names.insert(name) {
+                return Err(Error::NameTaken {
+                    name: record.name.clone(),
+                });
+            }
+            if inner.records.contains_key(&record.id)
+                || !ids.insert(record.id)
+                || hashes(record).any(|h| inner.by_hash.contains_key(&h) || !new_hashes.insert(h))
+            {
+                return Err(Error::Duplicate(record.id));
+            }
         }
-        if inner.records.contains_key(&record.id)
-            || hashes(record).any(|h| inner.by_hash.contains_key(&h))
-        {
-            return Err(Error::Duplicate(record.id));
+        for record in records {
+            inner.index(record);
+            inner.records.insert(record.id, record.clone());
         }
-        inner.index(record);
-        inner.records.insert(record.id, record.clone());
         Ok(())
     }
 

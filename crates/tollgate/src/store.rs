@@ -238,6 +238,24 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
     /// secret hash is already stored.
     async fn insert(&self, record: &TokenRecord) -> Result<(), Error>;
 
+    /// Adds several new records, with the same errors as [`insert`](Self::insert).
+    ///
+    /// Should be atomic: all or nothing. The default inserts one by one and, when one fails,
+    /// deletes those it added before returning the error; a store that can do it in one
+    /// transaction overrides it.
+    async fn insert_many(&self, records: &[TokenRecord]) -> Result<(), Error> {
+        for (done, record) in records.iter().enumerate() {
+            if let Err(err) = self.insert(record).await {
+                for added in &records[..done] {
+                    // Best effort: the error to report is the first one.
+                    let _ = self.delete(added.id).await;
+                }
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+
     /// The record with this id, or `None`.
     async fn get(&self, id: TokenId) -> Result<Option<TokenRecord>, Error>;
 

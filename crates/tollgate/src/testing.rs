@@ -141,6 +141,7 @@ macro_rules! store_conformance_tests {
             failed_operations_change_nothing,
             hash_index_follows_updates,
             recoverable_secrets,
+            apply_many_is_all_or_nothing,
             revocation_under_load_delete,
             revocation_under_load_disable,
             revocation_under_load_regenerate
@@ -1142,6 +1143,42 @@ pub mod conformance {
             store.insert(&twin).await,
             Err(Error::Duplicate(_))
         ));
+    }
+
+    /// A batch of applications lands whole or not at all.
+    pub async fn apply_many_is_all_or_nothing(store: Arc<dyn TokenStore>) {
+        let (manager, _clock) = manager_with_clock(store);
+        issue(&manager, "taken").await;
+        for batch in [
+            vec![
+                NewToken::new("one"),
+                NewToken::new("TAKEN"),
+                NewToken::new("three"),
+            ],
+            vec![NewToken::new("twin"), NewToken::new("Twin")],
+            vec![
+                NewToken::new("fine"),
+                NewToken::new("bad scope").scopes(["a b"]),
+            ],
+        ] {
+            assert!(manager.apply_many(OWNER, batch).await.is_err());
+            assert_eq!(all_ids(&manager, OWNER).await.len(), 1, "nothing was added");
+        }
+        let issued = manager
+            .apply_many(OWNER, (0..50).map(|i| NewToken::new(format!("batch-{i}"))))
+            .await
+            .unwrap();
+        assert_eq!(issued.len(), 50);
+        assert_eq!(all_ids(&manager, OWNER).await.len(), 51);
+        for token in &issued {
+            assert!(
+                manager
+                    .verify(token.token.expose_secret())
+                    .await
+                    .unwrap()
+                    .is_valid()
+            );
+        }
     }
 
     /// Verifies `secret` from several tasks in a loop while `revoke` runs; once `revoke`
