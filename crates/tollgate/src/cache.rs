@@ -12,8 +12,11 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use jiff::Timestamp;
 
 use crate::record::{TokenId, TokenRecord};
 use crate::secret::SecretHash;
@@ -64,7 +67,20 @@ pub(crate) type IdentityBuild = BuildHasherDefault<IdentityHasher>;
 #[derive(Debug)]
 struct Entry {
     record: Arc<TokenRecord>,
-    fetched: Instant,
+    /// When it was read from the store, in microseconds of the manager's clock.
+    fetched: i64,
+    /// The latest successful use not yet flushed, in microseconds; 0 when none. Kept here so
+    /// that a cache hit records its use without touching any shared map.
+    used: AtomicI64,
+}
+
+/// What the cache says about a presented secret.
+#[derive(Debug)]
+pub(crate) enum Lookup<T> {
+    /// A fresh record was cached; here is what the check made of it.
+    Hit(T),
+    /// Nothing fresh: read the store, then insert with this ticket.
+    Miss(Ticket),
 }
 
 #[derive(Debug, Default)]
@@ -89,7 +105,7 @@ pub(crate) struct Ticket(u64);
 pub(crate) struct VerifyCache {
     shards: Box<[RwLock<Shard>]>,
     per_shard: usize,
-    ttl: Duration,
+    ttl_micros: i64,
 }
 
 impl VerifyCache {
@@ -100,7 +116,7 @@ impl VerifyCache {
         Some(Self {
             shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
             per_shard: config.capacity.div_ceil(SHARDS),
-            ttl: config.ttl,
+            ttl_micros: i64::try_from(config.ttl.as_micros()).unwrap_or(i64::MAX),
         })
     }
 
@@ -109,20 +125,43 @@ impl VerifyCache {
         &self.shards[usize::from(hash[31]) % SHARDS]
     }
 
-    /// A fresh cached record for `hash`, or the ticket to insert one after reading the store.
-    pub(crate) fn get(&self, hash: &SecretHash) -> Result<Arc<TokenRecord>, Ticket> {
+    /// Looks `hash` up at `now`. On a fresh hit, `check` decides the outcome and says
+    /// whether it is a successful use, which is then recorded in the entry.
+    pub(crate) fn lookup<T>(
+        &self,
+        hash: &SecretHash,
+        now: Timestamp,
+        check: impl FnOnce(&Arc<TokenRecord>) -> (T, bool),
+    ) -> Lookup<T> {
+        let now = now.as_microsecond();
         let shard = self
             .shard(hash.as_bytes())
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         match shard.by_hash.get(hash.as_bytes()) {
-            Some(entry) if entry.fetched.elapsed() < self.ttl => Ok(entry.record.clone()),
-            _ => Err(Ticket(shard.epoch)),
+            Some(entry) if now.saturating_sub(entry.fetched) < self.ttl_micros => {
+                let (outcome, used) = check(&entry.record);
+                // Racing hits may store out of order; last-used is advisory and the flush
+                // keeps the later of what it sees and what is stored.
+                if used && entry.used.load(Ordering::Relaxed) < now {
+                    entry.used.store(now, Ordering::Relaxed);
+                }
+                Lookup::Hit(outcome)
+            }
+            _ => Lookup::Miss(Ticket(shard.epoch)),
         }
     }
 
-    /// Caches `record` under `hash`, unless an eviction happened since `ticket` was taken.
-    pub(crate) fn insert(&self, hash: &SecretHash, record: Arc<TokenRecord>, ticket: Ticket) {
+    /// Caches `record` under `hash`, read from the store at `now`, unless an eviction
+    /// happened since `ticket` was taken. `used` records this lookup as a use.
+    pub(crate) fn insert(
+        &self,
+        hash: &SecretHash,
+        record: Arc<TokenRecord>,
+        ticket: Ticket,
+        now: Timestamp,
+        used: bool,
+    ) {
         let key = *hash.as_bytes();
         let mut shard = self
             .shard(&key)
@@ -139,14 +178,31 @@ impl VerifyCache {
             }
         }
         let id = record.id;
+        let now = now.as_microsecond();
         let entry = Entry {
             record,
-            fetched: Instant::now(),
+            fetched: now,
+            used: AtomicI64::new(if used { now } else { 0 }),
         };
         if let Some(old) = shard.by_hash.insert(key, entry) {
             remove_hash(&mut shard.by_id, old.record.id, &key);
         }
         shard.by_id.entry(id).or_default().push(key);
+    }
+
+    /// Takes the uses recorded in entries since the last call.
+    pub(crate) fn take_uses(&self, out: &mut Vec<(TokenId, Timestamp)>) {
+        for shard in &self.shards {
+            let shard = shard.read().unwrap_or_else(PoisonError::into_inner);
+            for entry in shard.by_hash.values() {
+                let used = entry.used.swap(0, Ordering::Relaxed);
+                if used != 0
+                    && let Ok(at) = Timestamp::from_microsecond(used)
+                {
+                    out.push((entry.record.id, at));
+                }
+            }
+        }
     }
 
     /// Drops every cached secret of token `id`. Call after the change is in the store and
@@ -226,15 +282,25 @@ mod tests {
         VerifyCache::new(CacheConfig { capacity, ttl }).unwrap()
     }
 
+    const NOW: Timestamp = Timestamp::UNIX_EPOCH;
+
+    /// Looks up; `Ok` with the cached record's id on a hit.
+    fn get(cache: &VerifyCache, hash: &SecretHash) -> Result<TokenId, Ticket> {
+        match cache.lookup(hash, NOW, |r| (r.id, true)) {
+            Lookup::Hit(id) => Ok(id),
+            Lookup::Miss(ticket) => Err(ticket),
+        }
+    }
+
     #[test]
     fn hits_after_insert_and_misses_after_evict() {
         let cache = cache(100, Duration::from_secs(60));
         let r = record(1);
-        let ticket = cache.get(&r.secret_hash).unwrap_err();
-        cache.insert(&r.secret_hash, r.clone(), ticket);
-        assert_eq!(cache.get(&r.secret_hash).unwrap().id, r.id);
+        let ticket = get(&cache, &r.secret_hash).unwrap_err();
+        cache.insert(&r.secret_hash, r.clone(), ticket, NOW, false);
+        assert_eq!(get(&cache, &r.secret_hash).unwrap(), r.id);
         cache.evict(r.id);
-        assert!(cache.get(&r.secret_hash).is_err());
+        assert!(get(&cache, &r.secret_hash).is_err());
         assert_eq!(cache.len(), 0);
     }
 
@@ -242,21 +308,21 @@ mod tests {
     fn a_read_from_before_an_eviction_is_not_cached() {
         let cache = cache(100, Duration::from_secs(60));
         let r = record(2);
-        let ticket = cache.get(&r.secret_hash).unwrap_err();
+        let ticket = get(&cache, &r.secret_hash).unwrap_err();
         // The token is revoked while the lookup reads the store...
         cache.evict(r.id);
         // ...so what it read must not be cached.
-        cache.insert(&r.secret_hash, r.clone(), ticket);
-        assert!(cache.get(&r.secret_hash).is_err());
+        cache.insert(&r.secret_hash, r.clone(), ticket, NOW, false);
+        assert!(get(&cache, &r.secret_hash).is_err());
     }
 
     #[test]
     fn entries_expire_after_the_ttl() {
         let cache = cache(100, Duration::ZERO);
         let r = record(3);
-        let ticket = cache.get(&r.secret_hash).unwrap_err();
-        cache.insert(&r.secret_hash, r.clone(), ticket);
-        assert!(cache.get(&r.secret_hash).is_err());
+        let ticket = get(&cache, &r.secret_hash).unwrap_err();
+        cache.insert(&r.secret_hash, r.clone(), ticket, NOW, false);
+        assert!(get(&cache, &r.secret_hash).is_err());
     }
 
     #[test]
@@ -265,8 +331,8 @@ mod tests {
         for i in 0..=255u8 {
             let r = record(i);
             let hash = r.secret_hash;
-            let ticket = cache.get(&hash).unwrap_err();
-            cache.insert(&hash, r, ticket);
+            let ticket = get(&cache, &hash).unwrap_err();
+            cache.insert(&hash, r, ticket, NOW, false);
         }
         assert!(cache.len() <= SHARDS, "{}", cache.len());
         let by_id: usize = cache
@@ -285,12 +351,33 @@ mod tests {
     }
 
     #[test]
+    fn uses_are_kept_in_entries_until_taken() {
+        let cache = cache(100, Duration::from_secs(60));
+        let r = record(5);
+        let ticket = get(&cache, &r.secret_hash).unwrap_err();
+        cache.insert(&r.secret_hash, r.clone(), ticket, NOW, false);
+        let mut uses = Vec::new();
+        cache.take_uses(&mut uses);
+        assert!(uses.is_empty());
+        let later = NOW + jiff::SignedDuration::from_secs(5);
+        assert!(matches!(
+            cache.lookup(&r.secret_hash, later, |_| ((), true)),
+            Lookup::Hit(())
+        ));
+        cache.take_uses(&mut uses);
+        assert_eq!(uses, [(r.id, later)]);
+        uses.clear();
+        cache.take_uses(&mut uses);
+        assert!(uses.is_empty(), "taken once");
+    }
+
+    #[test]
     fn clear_drops_everything() {
         let cache = cache(100, Duration::from_secs(60));
         let r = record(4);
-        let ticket = cache.get(&r.secret_hash).unwrap_err();
-        cache.insert(&r.secret_hash, r.clone(), ticket);
+        let ticket = get(&cache, &r.secret_hash).unwrap_err();
+        cache.insert(&r.secret_hash, r.clone(), ticket, NOW, false);
         cache.clear();
-        assert!(cache.get(&r.secret_hash).is_err());
+        assert!(get(&cache, &r.secret_hash).is_err());
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::cache::{CacheConfig, VerifyCache};
+use crate::cache::{CacheConfig, Lookup, VerifyCache};
 use crate::clock::{Clock, SystemClock, truncate_to_micros};
 use crate::error::Error;
 use crate::file::TokenFile;
@@ -697,42 +697,61 @@ impl TokenManager {
         }
         let hash = self.hasher.hash(presented);
         let now = self.clock.now();
-        let record = match &self.cache {
-            Some(cache) => match cache.get(&hash) {
-                Ok(record) => record,
-                Err(ticket) => {
-                    let Some(record) = self.store.find_by_hash(&hash).await? else {
-                        return Ok(Verification::Unknown);
-                    };
-                    let record = Arc::new(record);
-                    // Only what verifies is cached: made-up tokens cannot fill the cache.
-                    if check(&record, &hash, now).is_none() {
-                        cache.insert(&hash, record.clone(), ticket);
-                    }
-                    record
-                }
-            },
-            None => match self.store.find_by_hash(&hash).await? {
-                Some(record) => Arc::new(record),
-                None => return Ok(Verification::Unknown),
-            },
+        let Some(cache) = &self.cache else {
+            let Some(record) = self.store.find_by_hash(&hash).await? else {
+                return Ok(Verification::Unknown);
+            };
+            return Ok(self.conclude(Arc::new(record), &hash, now));
         };
-        if let Some(failure) = check(&record, &hash, now) {
-            return Ok(failure);
+        let ticket = match cache.lookup(&hash, now, |record| match check(record, &hash, now) {
+            Some(failure) => (failure, false),
+            None => (Verification::Valid(record.clone()), true),
+        }) {
+            Lookup::Hit(outcome) => return Ok(outcome),
+            Lookup::Miss(ticket) => ticket,
+        };
+        let Some(record) = self.store.find_by_hash(&hash).await? else {
+            return Ok(Verification::Unknown);
+        };
+        let record = Arc::new(record);
+        let failure = check(&record, &hash, now);
+        // Only what verifies is cached: made-up tokens cannot fill the cache. The use is
+        // recorded in the new entry.
+        if failure.is_none() {
+            cache.insert(&hash, record.clone(), ticket, now, true);
         }
-        self.last_used.note(record.id, now);
-        Ok(Verification::Valid(record))
+        Ok(failure.unwrap_or(Verification::Valid(record)))
+    }
+
+    /// The outcome for a record read from the store, noting a successful use.
+    fn conclude(
+        &self,
+        record: Arc<TokenRecord>,
+        hash: &SecretHash,
+        now: Timestamp,
+    ) -> Verification {
+        match check(&record, hash, now) {
+            Some(failure) => failure,
+            None => {
+                self.last_used.note(record.id, now);
+                Verification::Valid(record)
+            }
+        }
     }
 
     /// Writes the coalesced `last_used_at` times of verified tokens to the store. Call it
     /// periodically and at shutdown; verification itself never writes.
     pub async fn flush_last_used(&self) -> Result<(), Error> {
-        let pending: Vec<_> = self
-            .last_used
-            .drain()
-            .into_iter()
-            .map(|(id, at)| (id, truncate_to_micros(at)))
-            .collect();
+        let mut pending = self.last_used.drain();
+        if let Some(cache) = &self.cache {
+            cache.take_uses(&mut pending);
+        }
+        // One entry per token, the latest use, in whole microseconds.
+        pending.sort_unstable_by(|a, b| b.cmp(a));
+        pending.dedup_by_key(|(id, _)| *id);
+        for (_, at) in &mut pending {
+            *at = truncate_to_micros(*at);
+        }
         if pending.is_empty() {
             return Ok(());
         }

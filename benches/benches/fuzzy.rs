@@ -1,0 +1,66 @@
+//! Fuzzy `list` with a query at 10k, 100k and 1M names, beside a naive scan that scores
+//! every name with strsim.
+//!
+//! `cargo bench -p tollgate-benches --bench fuzzy`
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use tollgate::{ListOptions, MemoryStore, NewToken, TokenManager};
+use tollgate_benches::{QUERIES, names, ready};
+
+/// The naive way: lower-case names kept beforehand, Jaro-Winkler against every one, the
+/// best 50 kept.
+fn naive(names: &[String], query: &str) -> Vec<usize> {
+    let query = query.to_lowercase();
+    let mut scored: Vec<(f64, usize)> = names
+        .iter()
+        .enumerate()
+        .filter_map(|(i, name)| {
+            let score = strsim::jaro_winkler(&query, name);
+            (score > 0.7).then_some((score, i))
+        })
+        .collect();
+    let keep = scored.len().min(50);
+    if keep > 0 {
+        scored.select_nth_unstable_by(keep - 1, |a, b| b.0.total_cmp(&a.0));
+        scored.truncate(keep);
+    }
+    scored.into_iter().map(|(_, i)| i).collect()
+}
+
+fn fuzzy(c: &mut Criterion) {
+    for n in [10_000, 100_000, 1_000_000] {
+        let mut group = c.benchmark_group(format!("fuzzy_list_{n}"));
+        group.sample_size(if n >= 1_000_000 { 10 } else { 20 });
+        let all = names(n);
+        let manager = TokenManager::new(MemoryStore::new());
+        for chunk in all.chunks(10_000) {
+            ready(manager.apply_many("bench", chunk.iter().map(NewToken::new))).unwrap();
+        }
+        let lower: Vec<String> = all.iter().map(|s| s.to_lowercase()).collect();
+        for (kind, query) in QUERIES {
+            let id = format!("{kind}: {query}");
+            group.bench_with_input(
+                BenchmarkId::new("baseline_naive_strsim", &id),
+                query,
+                |b, q| {
+                    b.iter(|| black_box(naive(&lower, q)));
+                },
+            );
+            group.bench_with_input(BenchmarkId::new("tollgate_list", &id), query, |b, q| {
+                b.iter(|| {
+                    let options = ListOptions {
+                        query: Some((*q).to_owned()),
+                        ..Default::default()
+                    };
+                    black_box(ready(manager.list("bench", options)).unwrap())
+                });
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, fuzzy);
+criterion_main!(benches);

@@ -1,0 +1,98 @@
+//! Verification on the hot path: a valid token served from the cache at 10k and 1M tokens,
+//! and the rejection of a mistyped token, each beside its baseline.
+//!
+//! `cargo bench -p tollgate-benches --bench verify`
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use sha2::{Digest, Sha256};
+use tollgate::{MemoryStore, TokenManager};
+use tollgate_benches::{fill, names, order, ready};
+
+/// Uses the first eight bytes of an already uniform key, as the cache does.
+#[derive(Default)]
+struct Identity(u64);
+
+impl Hasher for Identity {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes.iter().take(8) {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_usize(&mut self, _: usize) {}
+}
+
+fn verify_hit(c: &mut Criterion) {
+    let mut group = c.benchmark_group("verify_cache_hit");
+    group.sample_size(30);
+    for n in [10_000, 1_000_000] {
+        let manager = TokenManager::new(MemoryStore::new());
+        let issued = fill(&manager, "bench", &names(n));
+        let tokens: Vec<String> = issued
+            .iter()
+            .map(|i| i.token.expose_secret().to_owned())
+            .collect();
+        drop(issued);
+        // Warm the cache: every token verified once.
+        for token in &tokens {
+            assert!(ready(manager.verify(token)).unwrap().is_valid());
+        }
+        ready(manager.flush_last_used()).unwrap();
+        let visit = order(n);
+
+        // Baseline: SHA-256 of the token and one lookup in a map of the same size.
+        let map: HashMap<[u8; 32], u64, BuildHasherDefault<Identity>> = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (Sha256::digest(t.as_bytes()).into(), i as u64))
+            .collect();
+        let mut k = 0;
+        group.bench_with_input(
+            BenchmarkId::new("baseline_sha256_hashmap", n),
+            &n,
+            |b, _| {
+                b.iter(|| {
+                    k = (k + 1) % visit.len();
+                    let hash: [u8; 32] = Sha256::digest(tokens[visit[k]].as_bytes()).into();
+                    black_box(map.get(&hash))
+                });
+            },
+        );
+        let mut k = 0;
+        group.bench_with_input(BenchmarkId::new("tollgate_verify", n), &n, |b, _| {
+            b.iter(|| {
+                k = (k + 1) % visit.len();
+                black_box(ready(manager.verify(&tokens[visit[k]])).unwrap())
+            });
+        });
+    }
+    group.finish();
+}
+
+fn reject(c: &mut Criterion) {
+    let mut group = c.benchmark_group("reject_mistyped");
+    let manager = TokenManager::new(MemoryStore::new());
+    let token = tollgate::TokenFormat::default().generate().unwrap();
+    let mut typo = token.expose_secret().to_owned().into_bytes();
+    typo[20] = if typo[20] == b'a' { b'b' } else { b'a' };
+    let typo = String::from_utf8(typo).unwrap();
+    group.bench_function("baseline_sha256", |b| {
+        b.iter(|| black_box(Sha256::digest(black_box(typo.as_bytes()))));
+    });
+    group.bench_function("tollgate_verify_bad_checksum", |b| {
+        b.iter(|| black_box(ready(manager.verify(black_box(&typo))).unwrap()));
+    });
+    group.bench_function("tollgate_verify_wrong_length", |b| {
+        b.iter(|| black_box(ready(manager.verify(black_box("tg_short"))).unwrap()));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, verify_hit, reject);
+criterion_main!(benches);

@@ -1,0 +1,151 @@
+//! Shared pieces of the benchmarks: realistic token names, search queries, and helpers that
+//! fill stores. See `BENCHMARKS.md` at the repository root for what each bench measures.
+
+use std::future::Future;
+
+use futures_util::FutureExt as _;
+use rand::RngExt as _;
+use rand::SeedableRng as _;
+use rand::rngs::StdRng;
+use tollgate::{Issued, NewToken, TokenManager};
+
+const ENVIRONMENTS: &[&str] = &["prod", "staging", "dev", "test", "qa", "sandbox", "edge"];
+const TEAMS: &[&str] = &[
+    "billing",
+    "payments",
+    "search",
+    "checkout",
+    "inventory",
+    "shipping",
+    "analytics",
+    "marketing",
+    "support",
+    "identity",
+    "platform",
+    "mobile",
+    "frontend",
+    "backend",
+    "data",
+    "ml",
+    "security",
+    "growth",
+    "partner",
+    "finance",
+    "reporting",
+    "catalog",
+    "pricing",
+    "notifications",
+    "messaging",
+    "media",
+    "storage",
+    "network",
+    "observability",
+    "release",
+    "customer",
+    "merchant",
+    "loyalty",
+    "fraud",
+    "risk",
+    "compliance",
+    "audit",
+    "ledger",
+    "warehouse",
+    "logistics",
+];
+const PURPOSES: &[&str] = &[
+    "deploy",
+    "webhook",
+    "exporter",
+    "importer",
+    "sync",
+    "backup",
+    "reader",
+    "writer",
+    "admin",
+    "monitor",
+    "scanner",
+    "crawler",
+    "worker",
+    "scheduler",
+    "gateway",
+    "proxy",
+    "bot",
+    "cli",
+    "ci",
+    "integration",
+    "dashboard",
+    "collector",
+    "publisher",
+    "consumer",
+    "migration",
+    "replica",
+    "cache",
+    "indexer",
+    "notifier",
+    "uploader",
+    "downloader",
+    "reconciler",
+    "validator",
+    "auditor",
+    "archiver",
+    "terraform",
+    "github",
+    "actions",
+    "grafana",
+    "prometheus",
+];
+
+/// `n` distinct, realistic token names such as `prod-billing-webhook-4821`, in a fixed
+/// pseudo-random order.
+pub fn names(n: usize) -> Vec<String> {
+    let mut rng = StdRng::seed_from_u64(42);
+    (0..n)
+        .map(|i| {
+            let env = ENVIRONMENTS[rng.random_range(0..ENVIRONMENTS.len())];
+            let team = TEAMS[rng.random_range(0..TEAMS.len())];
+            let purpose = PURPOSES[rng.random_range(0..PURPOSES.len())];
+            match rng.random_range(0..4) {
+                0 => format!("{env}-{team}-{purpose}-{i}"),
+                1 => format!("{team}_{purpose}_{i}"),
+                2 => format!("{team} {purpose} {env} {i}"),
+                _ => format!("{env}{team}{purpose}{i}"),
+            }
+        })
+        .collect()
+}
+
+/// The query mix: substrings, word order, typos (substituted, dropped, swapped letters) and
+/// abbreviations.
+pub const QUERIES: &[(&str, &str)] = &[
+    ("substring", "webhook"),
+    ("substring", "billing"),
+    ("word order", "deploy prod"),
+    ("word order", "exporter analytics"),
+    ("typo: substituted", "paymemts"),
+    ("typo: dropped", "reconcler"),
+    ("typo: swapped", "wbehook"),
+    ("abbreviation", "pbw"),
+];
+
+/// Runs a future that completes without waiting (in-memory and redb reads do).
+pub fn ready<F: Future>(future: F) -> F::Output {
+    future
+        .now_or_never()
+        .expect("the future completes without waiting")
+}
+
+/// Issues `names` for `owner` in batches, returning the issued tokens.
+pub fn fill(manager: &TokenManager, owner: &str, names: &[String]) -> Vec<Issued> {
+    let mut issued = Vec::with_capacity(names.len());
+    for chunk in names.chunks(10_000) {
+        let batch = chunk.iter().map(NewToken::new);
+        issued.extend(ready(manager.apply_many(owner, batch)).expect("apply"));
+    }
+    issued
+}
+
+/// A fixed pseudo-random visiting order over `n` items.
+pub fn order(n: usize) -> Vec<usize> {
+    let mut rng = StdRng::seed_from_u64(7);
+    (0..n.max(1) * 4).map(|_| rng.random_range(0..n)).collect()
+}
