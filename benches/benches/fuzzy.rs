@@ -30,7 +30,15 @@ fn naive(names: &[String], query: &str) -> Vec<usize> {
 }
 
 fn fuzzy(c: &mut Criterion) {
-    for n in [10_000, 100_000, 1_000_000] {
+    // `FUZZY_MAX_NAMES=100000` skips the larger sizes, for a quicker run.
+    let max: usize = std::env::var("FUZZY_MAX_NAMES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(usize::MAX);
+    for n in [10_000, 100_000, 1_000_000]
+        .into_iter()
+        .filter(|&n| n <= max)
+    {
         let mut group = c.benchmark_group(format!("fuzzy_list_{n}"));
         group.sample_size(if n >= 1_000_000 { 10 } else { 20 });
         let all = names(n);

@@ -6,7 +6,9 @@ use std::sync::{PoisonError, RwLock};
 use jiff::Timestamp;
 
 use crate::cache::IdentityBuild;
-use crate::matcher::{PreparedName, Query, SUBSTRING, Score, TIER, typo, typo_budget};
+use crate::matcher::{
+    PreparedName, Query, SUBSTRING, Score, TIER, char_bit, char_mask, typo, typo_budget,
+};
 use crate::record::{TokenId, TokenRecord};
 use crate::store::{ListPosition, SearchHit, SearchPosition, SearchRequest};
 
@@ -59,20 +61,6 @@ struct Word {
     chars: u64,
     /// Slots whose name has this word; kept only as a count, the slots carry the ids.
     uses: u32,
-}
-
-/// One bit per character class: `a`–`z`, `0`–`9`, and 28 buckets for everything else.
-fn char_bit(c: char) -> u64 {
-    let bit = match c {
-        'a'..='z' => c as u32 - 'a' as u32,
-        '0'..='9' => 26 + c as u32 - '0' as u32,
-        _ => 36 + (c as u32).wrapping_mul(2_654_435_761) % 28,
-    };
-    1 << bit
-}
-
-fn char_mask(chars: &[char]) -> u64 {
-    chars.iter().fold(0, |mask, &c| mask | char_bit(c))
 }
 
 /// A 64-bit Bloom filter of adjacent character pairs.
@@ -217,6 +205,7 @@ impl OwnerIndex {
             })
             .collect();
         let whole_chars = char_mask(&query.compact);
+        let whole_pairs = pair_mask(&query.compact);
         let whole_budget = typo_budget(query.compact.len());
         let whole_first = query.compact.first().map_or(0, |&c| char_bit(c));
         for slot in self.slots.iter().flatten() {
@@ -235,7 +224,9 @@ impl OwnerIndex {
                 && slot.initials & whole_first != 0)
                 || (whole_budget > 0
                     && slot.name.compact().len().abs_diff(query.compact.len()) <= whole_budget
-                    && (whole_chars & !slot.chars).count_ones() as usize <= whole_budget);
+                    && (whole_chars & !slot.chars).count_ones() as usize <= whole_budget
+                    // An edit breaks at most three of the query's character pairs.
+                    && (whole_pairs & !slot.pairs).count_ones() as usize <= 3 * whole_budget);
             if !(per_word || whole) {
                 continue;
             }

@@ -304,12 +304,32 @@ pub(crate) fn typo(query: &[char], target: &[char]) -> Option<Score> {
     if target.len().abs_diff(len) > budget {
         return None;
     }
+    // Each edit brings in at most one character the other side lacks, so more missing
+    // characters than the budget cannot match: most names are ruled out before the distance.
+    if (char_mask(query) & !char_mask(target)).count_ones() as usize > budget {
+        return None;
+    }
     let distance = strsim::generic_damerau_levenshtein(query, target);
     if distance == 0 || distance > budget {
         return None;
     }
     let similarity = 1.0 - distance as f64 / len.max(target.len()) as f64;
     Some((900.0 * similarity) as Score)
+}
+
+/// One bit per character class: `a`–`z`, `0`–`9`, and 28 buckets for everything else.
+pub(crate) fn char_bit(c: char) -> u64 {
+    let bit = match c {
+        'a'..='z' => c as u32 - 'a' as u32,
+        '0'..='9' => 26 + c as u32 - '0' as u32,
+        _ => 36 + (c as u32).wrapping_mul(2_654_435_761) % 28,
+    };
+    1 << bit
+}
+
+/// The classes of the characters in `chars`.
+pub(crate) fn char_mask(chars: &[char]) -> u64 {
+    chars.iter().fold(0, |mask, &c| mask | char_bit(c))
 }
 
 /// NFKC, lower case, split into words at anything that is not a letter or digit, at
