@@ -230,29 +230,28 @@ impl TokenStore for RedbStore {
             let mut records = txn.open_table(RECORDS)?;
             let mut by_hash = txn.open_table(BY_HASH)?;
             let mut by_owner = txn.open_table(BY_OWNER)?;
+            // Insert, and look at what each insert replaced: a conflict aborts the whole
+            // transaction, so nothing needs checking beforehand.
             for record in &batch {
                 let id = *record.id.as_bytes();
                 let name_key = record.name_key();
                 if by_name
-                    .get((record.owner.as_str(), name_key.as_str()))?
+                    .insert((record.owner.as_str(), name_key.as_str()), id)?
                     .is_some()
                 {
                     return Ok(Err(Error::NameTaken {
                         name: record.name.clone(),
                     }));
                 }
-                if records.get(id)?.is_some() {
+                if records.insert(id, encode(record).as_slice())?.is_some() {
                     return Ok(Err(Error::Duplicate(record.id)));
                 }
                 for hash in hashes(record) {
-                    if by_hash.get(hash)?.is_some() {
+                    if by_hash.insert(hash, id)?.is_some() {
                         return Ok(Err(Error::Duplicate(record.id)));
                     }
-                    by_hash.insert(hash, id)?;
                 }
-                by_name.insert((record.owner.as_str(), name_key.as_str()), id)?;
                 by_owner.insert(owner_key(record), ())?;
-                records.insert(id, encode(record).as_slice())?;
             }
             Ok(Ok(()))
         })
