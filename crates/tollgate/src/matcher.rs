@@ -309,12 +309,63 @@ pub(crate) fn typo(query: &[char], target: &[char]) -> Option<Score> {
     if (char_mask(query) & !char_mask(target)).count_ones() as usize > budget {
         return None;
     }
-    let distance = strsim::generic_damerau_levenshtein(query, target);
-    if distance == 0 || distance > budget {
+    let distance = damerau_levenshtein_within(query, target, budget)?;
+    if distance == 0 {
         return None;
     }
     let similarity = 1.0 - distance as f64 / len.max(target.len()) as f64;
     Some((900.0 * similarity) as Score)
+}
+
+/// The Damerau-Levenshtein distance of `a` and `b` (`strsim`'s), when it is at most `max`.
+///
+/// `strsim` allocates and fills a full matrix; most candidates are far apart, so a banded
+/// optimal-string-alignment pass without allocation decides first. OSA bounds the true
+/// distance from both sides (DL ≤ OSA ≤ 2·DL), and the two agree at 0 and 1, so `strsim` is
+/// asked only when the OSA distance is between 2 and `2 * max`.
+fn damerau_levenshtein_within(a: &[char], b: &[char], max: usize) -> Option<usize> {
+    const CAP: usize = 64;
+    if b.len() >= CAP {
+        let distance = strsim::generic_damerau_levenshtein(a, b);
+        return (distance <= max).then_some(distance);
+    }
+    let limit = 2 * max;
+    // Three rows of the OSA matrix, rotated: `rows[i % 3]` is row i.
+    let mut rows = [[0usize; CAP]; 3];
+    for (j, cell) in rows[0].iter_mut().enumerate().take(b.len() + 1) {
+        *cell = j;
+    }
+    let mut previous_min = 0;
+    for i in 1..=a.len() {
+        let (cur, prev, prev2) = (i % 3, (i + 2) % 3, (i + 1) % 3);
+        rows[cur][0] = i;
+        let mut row_min = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (rows[prev][j] + 1)
+                .min(rows[cur][j - 1] + 1)
+                .min(rows[prev][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(rows[prev2][j - 2] + 1);
+            }
+            rows[cur][j] = d;
+            row_min = row_min.min(d);
+        }
+        // Later rows build on this one, or on the one before through a transposition.
+        if row_min > limit && previous_min + 1 > limit {
+            return None;
+        }
+        previous_min = row_min;
+    }
+    let osa = rows[a.len() % 3][b.len()];
+    match osa {
+        0 | 1 => (osa <= max).then_some(osa),
+        _ if osa > limit => None,
+        _ => {
+            let distance = strsim::generic_damerau_levenshtein(a, b);
+            (distance <= max).then_some(distance)
+        }
+    }
 }
 
 /// One bit per character class: `a`–`z`, `0`–`9`, and 28 buckets for everything else.
@@ -467,6 +518,50 @@ mod tests {
             "量子",
         ] {
             assert_eq!(ranked(query), Vec::<&str>::new(), "query {query:?}");
+        }
+    }
+
+    #[test]
+    fn the_bounded_distance_agrees_with_strsim() {
+        let words = [
+            "",
+            "a",
+            "ab",
+            "ba",
+            "abc",
+            "ca",
+            "acb",
+            "deploy",
+            "depoly",
+            "dpeloy",
+            "deplyo",
+            "staging",
+            "stagng",
+            "staaging",
+            "reconciler",
+            "reconcler",
+            "payments",
+            "paymemts",
+            "生产环境",
+            "生产坏境",
+            "kubernetes",
+            "billing",
+            "biling",
+            "xyz",
+        ];
+        for a in words {
+            for b in words {
+                let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+                let exact = strsim::generic_damerau_levenshtein(&a, &b);
+                for max in 0..4 {
+                    let expected = (exact <= max).then_some(exact);
+                    assert_eq!(
+                        damerau_levenshtein_within(&a, &b, max),
+                        expected,
+                        "{a:?} {b:?} within {max}"
+                    );
+                }
+            }
         }
     }
 
