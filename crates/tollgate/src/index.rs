@@ -55,6 +55,14 @@ struct Slot {
     initials: u64,
 }
 
+/// What the lower-tier filter needs of a query word, computed once per search.
+struct LowerWord {
+    len: usize,
+    chars: u64,
+    first: u64,
+    budget: usize,
+}
+
 #[derive(Debug)]
 struct Word {
     text: Box<[char]>,
@@ -204,6 +212,16 @@ impl OwnerIndex {
                     .collect()
             })
             .collect();
+        let lower_words: Vec<LowerWord> = query
+            .words
+            .iter()
+            .map(|w| LowerWord {
+                len: w.len(),
+                chars: char_mask(w),
+                first: w.first().map_or(0, |&c| char_bit(c)),
+                budget: typo_budget(w.len()),
+            })
+            .collect();
         let whole_chars = char_mask(&query.compact);
         let whole_pairs = pair_mask(&query.compact);
         let whole_budget = typo_budget(query.compact.len());
@@ -212,12 +230,16 @@ impl OwnerIndex {
             let upper = words
                 .iter()
                 .all(|&(chars, pairs)| slot.chars & chars == chars && slot.pairs & pairs == pairs);
-            let per_word = query.words.iter().zip(&typo_words).all(|(w, typos)| {
-                let chars = char_mask(w);
-                let abbreviation = w.len() >= 2
-                    && slot.chars & chars == chars
-                    && slot.initials & char_bit(w[0]) != 0;
-                abbreviation || slot.words.iter().any(|&id| typos[id as usize])
+            let per_word = lower_words.iter().zip(&typo_words).all(|(word, typos)| {
+                let abbreviation = word.len >= 2
+                    && slot.chars & word.chars == word.chars
+                    && slot.initials & word.first != 0;
+                // A name word within the budget lies inside the name's characters, so the
+                // same bound applies to the whole name: checked before any lookup.
+                abbreviation
+                    || (word.budget > 0
+                        && (word.chars & !slot.chars).count_ones() as usize <= word.budget
+                        && slot.words.iter().any(|&id| typos[id as usize]))
             });
             let whole = (query.compact.len() >= 2
                 && slot.chars & whole_chars == whole_chars
