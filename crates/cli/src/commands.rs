@@ -167,18 +167,27 @@ async fn apply(
         new = new.description(description);
     }
     let issued = manager.apply(owner, new).await?;
+    hand_over("Issued", manager, &issued, destination, json)
+}
+
+/// Hands a just-issued secret to the user: the token file first (when asked for), then the
+/// secret on standard output. If the file cannot be written, the secret is still printed:
+/// it exists nowhere else.
+fn hand_over(
+    verb: &str,
+    manager: &TokenManager,
+    issued: &tollgate::Issued,
+    destination: Option<Destination>,
+    json: bool,
+) -> Result<(), Failure> {
     let written = match destination {
-        Some(destination) => {
-            let file = issued.token_file(manager.now()).to_json();
-            match destination.write(&file) {
-                Ok(path) => path,
-                Err(failure) => {
-                    // The token exists now; never lose its only copy.
-                    announce("Issued", &issued.record, issued.token.expose_secret(), None);
-                    return Err(failure);
-                }
+        Some(destination) => match destination.write(&issued.token_file(manager.now()).to_json()) {
+            Ok(path) => path,
+            Err(failure) => {
+                announce(verb, &issued.record, issued.token.expose_secret(), None);
+                return Err(failure);
             }
-        }
+        },
         None => None,
     };
     if json {
@@ -188,11 +197,17 @@ async fn apply(
         });
     } else {
         announce(
-            "Issued",
+            verb,
             &issued.record,
             issued.token.expose_secret(),
             written.as_deref(),
         );
+        if let Some(previous) = &issued.record.previous_secret {
+            println!(
+                "The old secret keeps working until {}.",
+                previous.valid_until.strftime("%Y-%m-%d %H:%M:%S UTC")
+            );
+        }
     }
     Ok(())
 }
@@ -330,41 +345,7 @@ async fn modify(
     let issued = manager
         .modify_and_regenerate(owner, id, update, regenerate)
         .await?;
-    let written = match destination {
-        Some(destination) => match destination.write(&issued.token_file(manager.now()).to_json()) {
-            Ok(path) => path,
-            Err(failure) => {
-                announce(
-                    "Regenerated",
-                    &issued.record,
-                    issued.token.expose_secret(),
-                    None,
-                );
-                return Err(failure);
-            }
-        },
-        None => None,
-    };
-    if json {
-        print_json(&JsonToken {
-            info: issued.record.info(),
-            token: Some(issued.token.expose_secret()),
-        });
-    } else {
-        announce(
-            "Regenerated",
-            &issued.record,
-            issued.token.expose_secret(),
-            written.as_deref(),
-        );
-        if let Some(previous) = &issued.record.previous_secret {
-            println!(
-                "The old secret keeps working until {}.",
-                previous.valid_until.strftime("%Y-%m-%d %H:%M:%S UTC")
-            );
-        }
-    }
-    Ok(())
+    hand_over("Regenerated", manager, &issued, destination, json)
 }
 
 async fn delete(

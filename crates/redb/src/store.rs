@@ -193,6 +193,24 @@ impl RedbStore {
         Ok(())
     }
 
+    /// Looks `key` up in an index table and reads the record it points to, in one read
+    /// transaction.
+    fn follow_index<'k, K: redb::Key + 'static>(
+        &self,
+        index: TableDefinition<'_, K, [u8; 16]>,
+        key: impl std::borrow::Borrow<K::SelfType<'k>>,
+    ) -> Result<Option<TokenRecord>, RedbStoreError> {
+        let txn = self.db.begin_read()?;
+        let Some(id) = txn.open_table(index)?.get(key)?.map(|v| v.value()) else {
+            return Ok(None);
+        };
+        let records = txn.open_table(RECORDS)?;
+        records
+            .get(id)?
+            .map(|bytes| decode(id, bytes.value()))
+            .transpose()
+    }
+
     fn read_record(&self, id: [u8; 16]) -> Result<Option<TokenRecord>, RedbStoreError> {
         let txn = self.db.begin_read()?;
         let records = txn.open_table(RECORDS)?;
@@ -269,22 +287,7 @@ impl TokenStore for RedbStore {
     }
 
     async fn find_by_hash(&self, hash: &SecretHash) -> Result<Option<TokenRecord>, Error> {
-        let lookup = || -> Result<Option<TokenRecord>, RedbStoreError> {
-            let txn = self.db.begin_read()?;
-            let Some(id) = txn
-                .open_table(BY_HASH)?
-                .get(hash.as_bytes())?
-                .map(|v| v.value())
-            else {
-                return Ok(None);
-            };
-            let records = txn.open_table(RECORDS)?;
-            records
-                .get(id)?
-                .map(|bytes| decode(id, bytes.value()))
-                .transpose()
-        };
-        Ok(lookup()?)
+        Ok(self.follow_index(BY_HASH, hash.as_bytes())?)
     }
 
     async fn find_by_name(
@@ -292,19 +295,7 @@ impl TokenStore for RedbStore {
         owner: &str,
         name_key: &str,
     ) -> Result<Option<TokenRecord>, Error> {
-        let lookup = || -> Result<Option<TokenRecord>, RedbStoreError> {
-            let txn = self.db.begin_read()?;
-            let by_name = txn.open_table(BY_NAME)?;
-            let Some(id) = by_name.get((owner, name_key))?.map(|v| v.value()) else {
-                return Ok(None);
-            };
-            let records = txn.open_table(RECORDS)?;
-            records
-                .get(id)?
-                .map(|bytes| decode(id, bytes.value()))
-                .transpose()
-        };
-        Ok(lookup()?)
+        Ok(self.follow_index(BY_NAME, (owner, name_key))?)
     }
 
     async fn update(&self, record: &TokenRecord, expected_version: u64) -> Result<(), Error> {
