@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::cache::{CacheConfig, Lookup, VerifyCache};
+use crate::cache::{CacheConfig, Lookup, Ticket, VerifyCache};
 use crate::clock::{Clock, SystemClock, truncate_to_micros};
 use crate::error::Error;
 use crate::file::TokenFile;
@@ -691,36 +691,66 @@ impl TokenManager {
     ///
     /// Malformed strings are rejected by format and checksum before the store is touched.
     /// Store failures are errors, never a pass: a guard must treat `Err` as "deny".
-    pub async fn verify(&self, presented: &str) -> Result<Verification, Error> {
+    pub fn verify<'a>(
+        &'a self,
+        presented: &'a str,
+    ) -> impl Future<Output = Result<Verification, Error>> + Send + 'a {
+        // Everything that needs no store runs now, so that a rejected or cached token costs
+        // no more than a small, already finished future.
+        let step = self.verify_in_memory(presented);
+        async move {
+            match step {
+                Step::Done(outcome) => Ok(outcome),
+                Step::Read { hash, now, ticket } => self.verify_from_store(hash, now, ticket).await,
+            }
+        }
+    }
+
+    /// The format check and the cache.
+    fn verify_in_memory(&self, presented: &str) -> Step {
         if let Err(reason) = self.format.check(presented) {
-            return Ok(Verification::Malformed(reason));
+            return Step::Done(Verification::Malformed(reason));
         }
         let hash = self.hasher.hash(presented);
         let now = self.clock.now();
-        let Some(cache) = &self.cache else {
-            let Some(record) = self.store.find_by_hash(&hash).await? else {
-                return Ok(Verification::Unknown);
-            };
-            return Ok(self.conclude(Arc::new(record), &hash, now));
+        let ticket = match &self.cache {
+            None => None,
+            Some(cache) => {
+                match cache.lookup(&hash, now, |record| match check(record, &hash, now) {
+                    Some(failure) => (failure, false),
+                    None => (Verification::Valid(record.clone()), true),
+                }) {
+                    Lookup::Hit(outcome) => return Step::Done(outcome),
+                    Lookup::Miss(ticket) => Some(ticket),
+                }
+            }
         };
-        let ticket = match cache.lookup(&hash, now, |record| match check(record, &hash, now) {
-            Some(failure) => (failure, false),
-            None => (Verification::Valid(record.clone()), true),
-        }) {
-            Lookup::Hit(outcome) => return Ok(outcome),
-            Lookup::Miss(ticket) => ticket,
-        };
+        Step::Read { hash, now, ticket }
+    }
+
+    /// The store, for a token the cache does not hold.
+    async fn verify_from_store(
+        &self,
+        hash: SecretHash,
+        now: Timestamp,
+        ticket: Option<Ticket>,
+    ) -> Result<Verification, Error> {
         let Some(record) = self.store.find_by_hash(&hash).await? else {
             return Ok(Verification::Unknown);
         };
         let record = Arc::new(record);
-        let failure = check(&record, &hash, now);
-        // Only what verifies is cached: made-up tokens cannot fill the cache. The use is
-        // recorded in the new entry.
-        if failure.is_none() {
-            cache.insert(&hash, record.clone(), ticket, now, true);
+        match (&self.cache, ticket) {
+            (Some(cache), Some(ticket)) => {
+                let failure = check(&record, &hash, now);
+                // Only what verifies is cached: made-up tokens cannot fill the cache. The use
+                // is recorded in the new entry.
+                if failure.is_none() {
+                    cache.insert(&hash, record.clone(), ticket, now, true);
+                }
+                Ok(failure.unwrap_or(Verification::Valid(record)))
+            }
+            _ => Ok(self.conclude(record, &hash, now)),
         }
-        Ok(failure.unwrap_or(Verification::Valid(record)))
     }
 
     /// The outcome for a record read from the store, noting a successful use.
@@ -824,6 +854,18 @@ impl TokenManager {
             }
         }
     }
+}
+
+/// How far verification got without the store.
+enum Step {
+    /// Decided: malformed, or answered by the cache.
+    Done(Verification),
+    /// The store must be read; `ticket` allows caching what it returns.
+    Read {
+        hash: SecretHash,
+        now: Timestamp,
+        ticket: Option<Ticket>,
+    },
 }
 
 /// Why `record`, found by `hash`, does not verify at `now`; `None` when it does.
