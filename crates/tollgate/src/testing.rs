@@ -1225,35 +1225,32 @@ pub mod conformance {
         }
     }
 
-    /// Deletion under concurrent verification.
-    pub async fn revocation_under_load_delete(store: Arc<dyn TokenStore>) {
+    /// Issues a token, then revokes it with `revoke(manager, id)` while it is hammered.
+    async fn revoke_under_load<F, Fut>(store: Arc<dyn TokenStore>, revoke: F)
+    where
+        F: FnOnce(Arc<TokenManager>, TokenId) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
         let (manager, _clock) = manager_with_clock(store);
         let manager = Arc::new(manager);
         let issued = issue(&manager, "hammered").await;
         let secret = issued.token.expose_secret().to_owned();
-        let revoker = manager.clone();
-        hammer(manager, secret, async move {
-            revoker.delete(OWNER, issued.record.id).await.unwrap();
+        hammer(manager.clone(), secret, revoke(manager, issued.record.id)).await;
+    }
+
+    /// Deletion under concurrent verification.
+    pub async fn revocation_under_load_delete(store: Arc<dyn TokenStore>) {
+        revoke_under_load(store, |manager, id| async move {
+            manager.delete(OWNER, id).await.unwrap();
         })
         .await;
     }
 
     /// Disabling under concurrent verification.
     pub async fn revocation_under_load_disable(store: Arc<dyn TokenStore>) {
-        let (manager, _clock) = manager_with_clock(store);
-        let manager = Arc::new(manager);
-        let issued = issue(&manager, "hammered").await;
-        let secret = issued.token.expose_secret().to_owned();
-        let revoker = manager.clone();
-        hammer(manager, secret, async move {
-            revoker
-                .modify(
-                    OWNER,
-                    issued.record.id,
-                    TokenUpdate::default().enabled(false),
-                )
-                .await
-                .unwrap();
+        revoke_under_load(store, |manager, id| async move {
+            let disable = TokenUpdate::default().enabled(false);
+            manager.modify(OWNER, id, disable).await.unwrap();
         })
         .await;
     }
