@@ -638,3 +638,40 @@ fn recoverable_mode_downloads_the_secret_again() {
         .code(2)
         .stderr(predicate::str::contains("TOLLGATE_ENCRYPTION_KEY"));
 }
+
+/// Runs `tollgate` under a pseudo-terminal (util-linux `script`), feeding `input`.
+fn on_a_terminal(env: &Env, args: &str, input: &str) -> Option<std::process::Output> {
+    use std::io::Write as _;
+    let binary = assert_cmd::cargo::cargo_bin("tollgate");
+    let command = format!("{} --db {} {args}", binary.display(), env.db().display());
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("TOLLGATE_DATABASE_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(input.as_bytes()).ok()?;
+    child.wait_with_output().ok()
+}
+
+#[test]
+fn delete_on_a_terminal_asks_first() {
+    let env = Env::new();
+    let (id, secret) = env.apply("asked", &[]);
+    let Some(out) = on_a_terminal(&env, &format!("delete {id}"), "n\n") else {
+        eprintln!("skipping: util-linux `script` is not installed");
+        return;
+    };
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("cannot be restored. [y/N]"), "{shown}");
+    assert_eq!(out.status.code(), Some(2), "{shown}");
+    env.verify(&secret).success();
+
+    let out = on_a_terminal(&env, &format!("delete {id}"), "y\n").unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("Deleted token \"asked\""), "{shown}");
+    env.verify(&secret).code(1);
+}

@@ -153,7 +153,8 @@ impl VerifyCache {
     }
 
     /// Caches `record` under `hash`, read from the store at `now`, unless an eviction
-    /// happened since `ticket` was taken. `used` records this lookup as a use.
+    /// happened since `ticket` was taken; returns whether it did. `used` records this lookup
+    /// as a use in the new entry.
     pub(crate) fn insert(
         &self,
         hash: &SecretHash,
@@ -161,14 +162,14 @@ impl VerifyCache {
         ticket: Ticket,
         now: Timestamp,
         used: bool,
-    ) {
+    ) -> bool {
         let key = *hash.as_bytes();
         let mut shard = self
             .shard(&key)
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         if shard.epoch != ticket.0 {
-            return;
+            return false;
         }
         if shard.by_hash.len() >= self.per_shard && !shard.by_hash.contains_key(&key) {
             let victim = shard.by_hash.iter().next().map(|(k, e)| (*k, e.record.id));
@@ -188,6 +189,7 @@ impl VerifyCache {
             remove_hash(&mut shard.by_id, old.record.id, &key);
         }
         shard.by_id.entry(id).or_default().push(key);
+        true
     }
 
     /// Takes the uses recorded in entries since the last call.
@@ -297,7 +299,7 @@ mod tests {
         let cache = cache(100, Duration::from_secs(60));
         let r = record(1);
         let ticket = get(&cache, &r.secret_hash).unwrap_err();
-        cache.insert(&r.secret_hash, r.clone(), ticket, NOW, false);
+        assert!(cache.insert(&r.secret_hash, r.clone(), ticket, NOW, false));
         assert_eq!(get(&cache, &r.secret_hash).unwrap(), r.id);
         cache.evict(r.id);
         assert!(get(&cache, &r.secret_hash).is_err());
@@ -312,7 +314,7 @@ mod tests {
         // The token is revoked while the lookup reads the store...
         cache.evict(r.id);
         // ...so what it read must not be cached.
-        cache.insert(&r.secret_hash, r.clone(), ticket, NOW, false);
+        assert!(!cache.insert(&r.secret_hash, r.clone(), ticket, NOW, false));
         assert!(get(&cache, &r.secret_hash).is_err());
     }
 
@@ -321,7 +323,7 @@ mod tests {
         let cache = cache(100, Duration::ZERO);
         let r = record(3);
         let ticket = get(&cache, &r.secret_hash).unwrap_err();
-        cache.insert(&r.secret_hash, r.clone(), ticket, NOW, false);
+        assert!(cache.insert(&r.secret_hash, r.clone(), ticket, NOW, false));
         assert!(get(&cache, &r.secret_hash).is_err());
     }
 
@@ -355,7 +357,7 @@ mod tests {
         let cache = cache(100, Duration::from_secs(60));
         let r = record(5);
         let ticket = get(&cache, &r.secret_hash).unwrap_err();
-        cache.insert(&r.secret_hash, r.clone(), ticket, NOW, false);
+        assert!(cache.insert(&r.secret_hash, r.clone(), ticket, NOW, false));
         let mut uses = Vec::new();
         cache.take_uses(&mut uses);
         assert!(uses.is_empty());
@@ -376,7 +378,7 @@ mod tests {
         let cache = cache(100, Duration::from_secs(60));
         let r = record(4);
         let ticket = get(&cache, &r.secret_hash).unwrap_err();
-        cache.insert(&r.secret_hash, r.clone(), ticket, NOW, false);
+        assert!(cache.insert(&r.secret_hash, r.clone(), ticket, NOW, false));
         cache.clear();
         assert!(get(&cache, &r.secret_hash).is_err());
     }

@@ -744,8 +744,9 @@ impl TokenManager {
                 let failure = check(&record, &hash, now);
                 // Only what verifies is cached: made-up tokens cannot fill the cache. The use
                 // is recorded in the new entry.
-                if failure.is_none() {
-                    cache.insert(&hash, record.clone(), ticket, now, true);
+                if failure.is_none() && !cache.insert(&hash, record.clone(), ticket, now, true) {
+                    // Not cached (something was evicted meanwhile): keep the use elsewhere.
+                    self.last_used.note(record.id, now);
                 }
                 Ok(failure.unwrap_or(Verification::Valid(record)))
             }
