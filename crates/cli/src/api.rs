@@ -167,7 +167,7 @@ impl From<Error> for ApiError {
             Error::InvalidGracePeriod(_) => (StatusCode::BAD_REQUEST, "invalid_grace_period"),
             Error::InvalidCursor => (StatusCode::BAD_REQUEST, "invalid_cursor"),
             Error::InvalidLimit { .. } => (StatusCode::BAD_REQUEST, "invalid_limit"),
-            Error::InvalidId(_) => (StatusCode::BAD_REQUEST, "invalid_id"),
+            Error::InvalidId => (StatusCode::BAD_REQUEST, "invalid_id"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::NameTaken { .. } => (StatusCode::CONFLICT, "name_taken"),
             Error::VersionConflict { .. } => (StatusCode::CONFLICT, "version_conflict"),

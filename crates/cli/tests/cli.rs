@@ -533,6 +533,13 @@ fn verify_reads_stdin_and_reports_why() {
 fn secrets_do_not_leak_into_errors() {
     let env = Env::new();
     let (_, secret) = env.apply("quiet", &[]);
+    // A secret pasted where an id belongs is not repeated.
+    for command in ["show", "download", "delete"] {
+        let out = env.cmd().args([command, &secret]).assert().code(2);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(stderr.contains("invalid token id"), "{stderr}");
+        assert!(!stderr.contains(&secret[3..]), "{stderr}");
+    }
     let wrong_prefix = format!("xx{}", &secret[2..]);
     let out = env.verify(&wrong_prefix).code(1);
     let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();

@@ -59,9 +59,10 @@ pub enum Error {
     /// A pagination cursor could not be decoded, or belongs to a different query.
     #[error("invalid pagination cursor")]
     InvalidCursor,
-    /// A string could not be parsed as a [`TokenId`].
-    #[error("invalid token id {0:?}: expected 32 hexadecimal characters")]
-    InvalidId(String),
+    /// A string could not be parsed as a [`TokenId`]. The string is not repeated: people
+    /// paste secrets where ids belong.
+    #[error("invalid token id: expected 32 hexadecimal characters")]
+    InvalidId,
     /// An encryption key or pepper was rejected.
     #[error("invalid key: {0}")]
     InvalidKey(&'static str),
@@ -128,7 +129,7 @@ impl Error {
                 | Self::InvalidGracePeriod(_)
                 | Self::InvalidCursor
                 | Self::InvalidLimit { .. }
-                | Self::InvalidId(_)
+                | Self::InvalidId
                 | Self::InvalidKey(_)
         )
     }

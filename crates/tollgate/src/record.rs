@@ -59,7 +59,7 @@ impl FromStr for TokenId {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Error> {
-        let invalid = || Error::InvalidId(s.chars().take(64).collect());
+        let invalid = || Error::InvalidId;
         let s = s.trim();
         if s.len() != 32 {
             return Err(invalid());
