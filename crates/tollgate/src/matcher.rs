@@ -164,7 +164,10 @@ impl Query {
 
     /// Matches the query with separators removed against the whole name.
     fn score_as_whole(&self, name: &PreparedName, coverage: Score) -> Option<Score> {
-        if self.compact.len() >= 2
+        // A one-word query is its own compact form: its abbreviation was tried word by word
+        // already, with a score at least as high, so only the whole-name typo is new.
+        if self.words.len() > 1
+            && self.compact.len() >= 2
             && let Some(bonus) = abbreviation(&self.compact, name)
         {
             return Some(ABBREVIATION * TIER + (coverage / 2 + bonus).min(TIER - 1));
@@ -248,6 +251,17 @@ fn contains(haystack: &[char], needle: &[char]) -> bool {
 /// Matches `query` as a subsequence of the name that starts at a word start, preferring
 /// characters at word starts (initials). Returns a bonus up to 500, or `None`.
 fn abbreviation(query: &[char], name: &PreparedName) -> Option<Score> {
+    // If the rest of the query is no subsequence after the first word that starts with its
+    // first character, it is none after any later one either: most names stop here.
+    let first = name
+        .starts
+        .iter()
+        .map(|&s| s as usize)
+        .find(|&s| name.compact[s] == query[0])?;
+    let mut rest = name.compact[first + 1..].iter();
+    if !query[1..].iter().all(|c| rest.any(|x| x == c)) {
+        return None;
+    }
     let mut best = None;
     for start in name.starts.iter().map(|&s| s as usize) {
         if name.compact[start] != query[0] {
