@@ -179,8 +179,8 @@ pub mod conformance {
 
     use super::manager_with_clock;
     use crate::{
-        EncryptionKey, Error, ListFilter, ListOptions, NewToken, Regenerate, TokenId, TokenManager,
-        TokenStore, TokenUpdate, Verification,
+        EncryptionKey, Error, ListFilter, ListOptions, NewToken, Page, Regenerate, TokenId,
+        TokenManager, TokenRecord, TokenStore, TokenUpdate, Verification,
     };
 
     const OWNER: &str = "acme";
@@ -192,27 +192,45 @@ pub mod conformance {
             .unwrap_or_else(|e| panic!("apply {name:?}: {e}"))
     }
 
-    async fn all_ids(manager: &TokenManager, owner: &str) -> Vec<TokenId> {
-        let mut ids = Vec::new();
-        let mut cursor = None;
+    /// Every page of a listing, following cursors from the first page to the last; yields
+    /// between pages so that concurrent writers get a turn.
+    async fn walk_pages(
+        manager: &TokenManager,
+        owner: &str,
+        mut options: ListOptions,
+    ) -> Vec<Page> {
+        let mut pages = Vec::new();
         loop {
-            let page = manager
-                .list(
-                    owner,
-                    ListOptions {
-                        limit: Some(1000),
-                        cursor,
-                        ..Default::default()
-                    },
-                )
-                .await
-                .unwrap();
-            ids.extend(page.items.iter().map(|r| r.id));
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return ids,
+            let page = manager.list(owner, options.clone()).await.unwrap();
+            let next = page.next_cursor.clone();
+            pages.push(page);
+            tokio::task::yield_now().await;
+            match next {
+                Some(next) => options.cursor = Some(next),
+                None => return pages,
             }
         }
+    }
+
+    /// Every item of a listing, in order.
+    async fn walk(manager: &TokenManager, owner: &str, options: ListOptions) -> Vec<TokenRecord> {
+        walk_pages(manager, owner, options)
+            .await
+            .into_iter()
+            .flat_map(|page| page.items)
+            .collect()
+    }
+
+    async fn all_ids(manager: &TokenManager, owner: &str) -> Vec<TokenId> {
+        let options = ListOptions {
+            limit: Some(1000),
+            ..Default::default()
+        };
+        walk(manager, owner, options)
+            .await
+            .iter()
+            .map(|r| r.id)
+            .collect()
     }
 
     fn minutes(m: i64) -> SignedDuration {
@@ -478,30 +496,14 @@ pub mod conformance {
         }
         let mut expected = issued.clone();
         expected.sort_by_key(|r| std::cmp::Reverse((r.created_at, r.id)));
-        let mut seen = Vec::new();
-        let mut cursor = None;
-        let mut pages = 0;
-        loop {
-            let page = manager
-                .list(
-                    OWNER,
-                    ListOptions {
-                        limit: Some(5),
-                        cursor: cursor.take(),
-                        ..Default::default()
-                    },
-                )
-                .await
-                .unwrap();
-            pages += 1;
-            assert!(page.items.len() <= 5);
-            seen.extend(page.items);
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
-        assert_eq!(pages, 5);
+        let options = ListOptions {
+            limit: Some(5),
+            ..Default::default()
+        };
+        let pages = walk_pages(&manager, OWNER, options).await;
+        assert_eq!(pages.len(), 5);
+        assert!(pages.iter().all(|page| page.items.len() <= 5));
+        let seen: Vec<TokenRecord> = pages.into_iter().flat_map(|page| page.items).collect();
         assert_eq!(seen, expected);
         // An exact multiple of the page size ends without an empty extra page.
         let page = manager
@@ -573,27 +575,15 @@ pub mod conformance {
                 }
             })
         };
-        let mut seen = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = manager
-                .list(
-                    OWNER,
-                    ListOptions {
-                        limit: Some(3),
-                        cursor: cursor.take(),
-                        ..Default::default()
-                    },
-                )
-                .await
-                .unwrap();
-            seen.extend(page.items.iter().map(|r| r.id));
-            tokio::task::yield_now().await;
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
+        let options = ListOptions {
+            limit: Some(3),
+            ..Default::default()
+        };
+        let seen: Vec<TokenId> = walk(&manager, OWNER, options)
+            .await
+            .iter()
+            .map(|r| r.id)
+            .collect();
         writer.await.unwrap();
         let unique: HashSet<_> = seen.iter().copied().collect();
         assert_eq!(unique.len(), seen.len(), "a token appeared twice");
@@ -913,25 +903,19 @@ pub mod conformance {
             issue(&manager, &format!("service-{i:02}")).await;
             issue(&manager, &format!("unrelated-{i:02}")).await;
         }
-        let first_page = manager
-            .list(
-                OWNER,
-                ListOptions {
-                    query: Some("service".into()),
-                    limit: Some(5),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        let mut names: Vec<String> = first_page.items.into_iter().map(|r| r.name).collect();
-        let mut cursor = first_page.next_cursor;
+        let options = ListOptions {
+            query: Some("service".into()),
+            limit: Some(5),
+            ..Default::default()
+        };
+        let pages = walk_pages(&manager, OWNER, options).await;
+        assert_eq!(pages.len(), 3);
         let err = manager
             .list(
                 OWNER,
                 ListOptions {
                     query: Some("unrelated".into()),
-                    cursor: cursor.clone(),
+                    cursor: pages[0].next_cursor.clone(),
                     ..Default::default()
                 },
             )
@@ -941,22 +925,11 @@ pub mod conformance {
             matches!(err, Error::InvalidCursor),
             "a cursor is bound to its query"
         );
-        while let Some(next) = cursor {
-            let page = manager
-                .list(
-                    OWNER,
-                    ListOptions {
-                        query: Some("service".into()),
-                        limit: Some(5),
-                        cursor: Some(next),
-                        ..Default::default()
-                    },
-                )
-                .await
-                .unwrap();
-            names.extend(page.items.into_iter().map(|r| r.name));
-            cursor = page.next_cursor;
-        }
+        let names: Vec<String> = pages
+            .into_iter()
+            .flat_map(|page| page.items)
+            .map(|r| r.name)
+            .collect();
         let expected: Vec<String> = (0..12).rev().map(|i| format!("service-{i:02}")).collect();
         assert_eq!(names, expected);
     }
@@ -982,27 +955,16 @@ pub mod conformance {
             expected.sort_by(|a, b| b.cmp(a));
             let expected: Vec<String> = expected.into_iter().map(|e| e.3.clone()).collect();
             // Small pages, so that paging through lower tiers is exercised too.
-            let mut got = Vec::new();
-            let mut cursor = None;
-            loop {
-                let page = manager
-                    .list(
-                        OWNER,
-                        ListOptions {
-                            query: Some((*text).to_owned()),
-                            limit: Some(2),
-                            cursor: cursor.take(),
-                            ..Default::default()
-                        },
-                    )
-                    .await
-                    .unwrap();
-                got.extend(page.items.into_iter().map(|r| r.name));
-                match page.next_cursor {
-                    Some(next) => cursor = Some(next),
-                    None => break,
-                }
-            }
+            let options = ListOptions {
+                query: Some((*text).to_owned()),
+                limit: Some(2),
+                ..Default::default()
+            };
+            let got: Vec<String> = walk(&manager, OWNER, options)
+                .await
+                .into_iter()
+                .map(|r| r.name)
+                .collect();
             assert_eq!(got, expected, "query {text:?}");
         }
     }
