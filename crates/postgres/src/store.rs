@@ -394,20 +394,21 @@ impl TokenStore for PgStore {
             Err(err) => return Err(conflict(&err, record).unwrap_or_else(|| store_error(err))),
         };
         if updated == 0 {
-            let exists = sqlx::query("SELECT 1 FROM tollgate_tokens WHERE id = $1 AND owner = $2")
-                .bind(record.id.as_bytes().to_vec())
-                .bind(record.owner.clone())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(store_error)?
-                .is_some();
-            return Err(if exists {
-                Error::VersionConflict {
+            let actual: Option<i64> = sqlx::query_scalar(
+                "SELECT version FROM tollgate_tokens WHERE id = $1 AND owner = $2",
+            )
+            .bind(record.id.as_bytes().to_vec())
+            .bind(record.owner.clone())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            return Err(match actual {
+                Some(actual) => Error::VersionConflict {
                     id: record.id,
                     expected: expected_version,
-                }
-            } else {
-                Error::NotFound(record.id)
+                    actual: u64::try_from(actual).unwrap_or(0),
+                },
+                None => Error::NotFound(record.id),
             });
         }
         notify(&mut tx, record.id).await.map_err(store_error)?;

@@ -312,6 +312,7 @@ impl TokenStore for RedbStore {
                 return Ok(Err(Error::VersionConflict {
                     id: record.id,
                     expected: expected_version,
+                    actual: old.version,
                 }));
             }
             let (old_key, new_key) = (old.name_key(), record.name_key());

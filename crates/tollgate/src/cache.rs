@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -103,6 +103,9 @@ pub(crate) struct Ticket(u64);
 
 #[derive(Debug)]
 pub(crate) struct VerifyCache {
+    /// Whether the store's change feed is live, so that what is cached would be evicted on
+    /// a change. While it is not, nothing is answered from or added to the cache.
+    trusted: AtomicBool,
     shards: Box<[RwLock<Shard>]>,
     per_shard: usize,
     ttl_micros: i64,
@@ -114,6 +117,7 @@ impl VerifyCache {
             return None;
         }
         Some(Self {
+            trusted: AtomicBool::new(true),
             shards: (0..SHARDS).map(|_| RwLock::new(Shard::default())).collect(),
             per_shard: config.capacity.div_ceil(SHARDS),
             ttl_micros: i64::try_from(config.ttl.as_micros()).unwrap_or(i64::MAX),
@@ -138,8 +142,9 @@ impl VerifyCache {
             .shard(hash.as_bytes())
             .read()
             .unwrap_or_else(PoisonError::into_inner);
+        let trusted = self.trusted.load(Ordering::Acquire);
         match shard.by_hash.get(hash.as_bytes()) {
-            Some(entry) if now.saturating_sub(entry.fetched) < self.ttl_micros => {
+            Some(entry) if trusted && now.saturating_sub(entry.fetched) < self.ttl_micros => {
                 let (outcome, used) = check(&entry.record);
                 // Racing hits may store out of order; last-used is advisory and the flush
                 // keeps the later of what it sees and what is stored.
@@ -168,7 +173,9 @@ impl VerifyCache {
             .shard(&key)
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        if shard.epoch != ticket.0 {
+        // Checked under the shard's lock: `set_trusted(false)` stores the flag before it
+        // takes the locks to clear, so an insert either sees the flag or is cleared after.
+        if shard.epoch != ticket.0 || !self.trusted.load(Ordering::Acquire) {
             return false;
         }
         if shard.by_hash.len() >= self.per_shard && !shard.by_hash.contains_key(&key) {
@@ -219,6 +226,20 @@ impl VerifyCache {
                     shard.by_hash.remove(&hash);
                 }
             }
+        }
+    }
+
+    /// Follows the state of the store's change feed. Lost (`false`): stop answering and
+    /// caching at once, and drop everything. Live again (`true`): drop everything read while
+    /// it was down, then trust again; lookups that missed before cannot insert (their ticket
+    /// is older than the clear).
+    pub(crate) fn set_trusted(&self, live: bool) {
+        if live {
+            self.clear();
+            self.trusted.store(true, Ordering::Release);
+        } else {
+            self.trusted.store(false, Ordering::Release);
+            self.clear();
         }
     }
 
@@ -371,6 +392,25 @@ mod tests {
         uses.clear();
         cache.take_uses(&mut uses);
         assert!(uses.is_empty(), "taken once");
+    }
+
+    #[test]
+    fn an_untrusted_cache_neither_answers_nor_caches() {
+        let cache = cache(100, Duration::from_secs(60));
+        let r = record(6);
+        let ticket = get(&cache, &r.secret_hash).unwrap_err();
+        assert!(cache.insert(&r.secret_hash, r.clone(), ticket, NOW, false));
+        cache.set_trusted(false);
+        let ticket = get(&cache, &r.secret_hash).unwrap_err();
+        assert!(!cache.insert(&r.secret_hash, r.clone(), ticket, NOW, false));
+        // A lookup that missed while the feed was down cannot cache after it is back…
+        cache.set_trusted(true);
+        assert!(!cache.insert(&r.secret_hash, r.clone(), ticket, NOW, false));
+        assert!(get(&cache, &r.secret_hash).is_err());
+        // …one that missed after it is back can.
+        let ticket = get(&cache, &r.secret_hash).unwrap_err();
+        assert!(cache.insert(&r.secret_hash, r.clone(), ticket, NOW, false));
+        assert!(get(&cache, &r.secret_hash).is_ok());
     }
 
     #[test]

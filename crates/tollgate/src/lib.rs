@@ -79,17 +79,17 @@ pub mod testing;
 
 pub use crate::cache::CacheConfig;
 pub use crate::clock::{Clock, SystemClock};
-pub use crate::error::{BoxError, Error, NameError};
+pub use crate::error::{BoxError, Error, ErrorKind, NameError, StoreTimeout};
 pub use crate::file::{TOKEN_FILE_FORMAT, TOKEN_FILE_VERSION, TokenFile};
 pub use crate::index::NameIndex;
 pub use crate::manager::{
-    DEFAULT_PAGE_SIZE, Expiry, Issued, ListOptions, MAX_GRACE_PERIOD, MAX_PAGE_SIZE, NewToken,
-    Page, Regenerate, TokenManager, TokenUpdate, Verification,
+    DEFAULT_PAGE_SIZE, Deadlines, DeleteOptions, Expiry, Issued, ListOptions, MAX_GRACE_PERIOD,
+    MAX_PAGE_SIZE, NewToken, Page, Regenerate, TokenManager, TokenUpdate, Verification,
 };
 pub use crate::matcher::{PreparedName, Query, Score, Terms, typo_budget};
 pub use crate::memory::MemoryStore;
 pub use crate::name::{
-    MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_SCOPE_CHARS, MAX_SCOPES, TokenName,
+    MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_QUERY_CHARS, MAX_SCOPE_CHARS, MAX_SCOPES, TokenName,
 };
 pub use crate::record::{PreviousSecret, SealedSecret, TokenId, TokenInfo, TokenRecord};
 pub use crate::secret::{

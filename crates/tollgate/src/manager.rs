@@ -2,15 +2,18 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
 use crate::cache::{CacheConfig, Lookup, Ticket, VerifyCache};
 use crate::clock::{Clock, SystemClock, truncate_to_micros};
-use crate::error::Error;
+use crate::error::{Error, StoreTimeout};
 use crate::file::TokenFile;
 use crate::matcher::Query;
-use crate::name::{TokenName, normalize_scopes, validate_description, validate_owner};
+use crate::name::{
+    TokenName, normalize_scopes, validate_description, validate_owner, validate_query,
+};
 use crate::record::{PreviousSecret, SealedSecret, TokenId, TokenRecord};
 use crate::secret::{
     EncryptionKey, Malformed, PlaintextToken, SecretHash, TokenFormat, TokenHasher,
@@ -27,8 +30,36 @@ pub const DEFAULT_PAGE_SIZE: usize = 50;
 /// The longest grace period a regenerated token's old secret may get.
 pub const MAX_GRACE_PERIOD: SignedDuration = SignedDuration::from_hours(24 * 30);
 /// How often a modification is retried when another writer changed the record in between
-/// and the caller did not ask for a specific version.
-const MODIFY_ATTEMPTS: usize = 5;
+/// and the caller did not ask for a specific version. Each round of concurrent writers lets at
+/// least one through, so this is far more than contention needs; it only stops a livelock.
+const MODIFY_ATTEMPTS: usize = 1000;
+
+/// How long the [`TokenManager`] waits for its store before it gives up with
+/// [`Error::Unavailable`] (whose source is a [`StoreTimeout`]).
+///
+/// The defaults keep a guarded request under two seconds when the store hangs (a lock held
+/// by someone else, a server that accepts connections and never answers).
+///
+/// A *read* past its deadline changed nothing. A *write* past its deadline has an unknown
+/// outcome: the store may still complete it. Stores with timeouts of their own that are
+/// shorter (the PostgreSQL store's `statement_timeout` and `lock_timeout`) fail such a write
+/// cleanly, rolled back, before this deadline passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    /// Verification, get, list and search. Default 1.5 s.
+    pub read: Duration,
+    /// Apply, modify, regenerate, delete and the last-used flush. Default 5 s.
+    pub write: Duration,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Self {
+            read: Duration::from_millis(1500),
+            write: Duration::from_secs(5),
+        }
+    }
+}
 
 /// The one type an application holds: issues, lists, searches, modifies, regenerates, deletes,
 /// verifies and exports tokens over a [`TokenStore`].
@@ -44,6 +75,9 @@ pub struct TokenManager {
     cache: Option<Arc<VerifyCache>>,
     /// Uses seen since the last flush, coalesced per token.
     last_used: UsageTracker,
+    deadlines: Deadlines,
+    /// A scope whose last enabled holder may not be removed without force.
+    protected_scope: Option<String>,
 }
 
 impl fmt::Debug for TokenManager {
@@ -55,6 +89,8 @@ impl fmt::Debug for TokenManager {
             .field("recoverable", &self.encryption.is_some())
             .field("clock", &self.clock)
             .field("cached", &self.cache.as_ref().map(|c| c.len()))
+            .field("deadlines", &self.deadlines)
+            .field("protected_scope", &self.protected_scope)
             .finish_non_exhaustive()
     }
 }
@@ -150,6 +186,7 @@ pub struct TokenUpdate {
     scopes: Option<Vec<String>>,
     enabled: Option<bool>,
     expected_version: Option<u64>,
+    force: bool,
 }
 
 impl TokenUpdate {
@@ -194,6 +231,16 @@ impl TokenUpdate {
         self
     }
 
+    /// Goes ahead even when this disables or descopes the last enabled token holding the
+    /// [protected scope](TokenManager::with_protected_scope).
+    ///
+    /// **This can lock every administrator out**: only a new token issued with direct access
+    /// to the store (the CLI on the store itself) lets anyone in again.
+    pub fn force(mut self, force: bool) -> Self {
+        self.force = force;
+        self
+    }
+
     fn is_empty(&self) -> bool {
         self.name.is_none()
             && self.description.is_none()
@@ -222,6 +269,23 @@ impl Regenerate {
     /// Regenerates only if the record is still at `version`.
     pub fn expected_version(mut self, version: u64) -> Self {
         self.expected_version = Some(version);
+        self
+    }
+}
+
+/// How to delete a token; see [`TokenManager::delete_with`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeleteOptions {
+    force: bool,
+}
+
+impl DeleteOptions {
+    /// Deletes even the last enabled token holding the
+    /// [protected scope](TokenManager::with_protected_scope).
+    ///
+    /// **This can lock every administrator out.**
+    pub fn force(mut self, force: bool) -> Self {
+        self.force = force;
         self
     }
 }
@@ -331,6 +395,8 @@ impl TokenManager {
             clock: Arc::new(SystemClock),
             cache: None,
             last_used: UsageTracker::default(),
+            deadlines: Deadlines::default(),
+            protected_scope: None,
         }
         .with_cache(CacheConfig::default())
     }
@@ -339,19 +405,49 @@ impl TokenManager {
     ///
     /// Records that verified are served from memory for at most `config.ttl`. This
     /// manager's own changes evict them before they return; changes by other instances are
-    /// evicted when the store announces them ([`TokenStore::subscribe`]). A store that
+    /// evicted when the store announces them ([`TokenStore::subscribe`]).
+    ///
+    /// **Cache trust follows the change feed.** The cache answers only while the store's
+    /// feed of changes is live ([`TokenStore::feed_is_live`]) and has been since the entry
+    /// was cached: when the feed is lost ([`StoreEvent::Lost`]) every verification goes to
+    /// the store (which, if it is down too, fails: a guard answers 503); when it is live
+    /// again ([`StoreEvent::Live`]) the cache is emptied and trusted again. A store that
     /// announces changes needs a Tokio runtime to listen: created outside one, the manager
     /// runs without a cache rather than serve revoked tokens.
     pub fn with_cache(mut self, config: CacheConfig) -> Self {
         self.cache = VerifyCache::new(config).map(Arc::new);
+        // Subscribe before reading the feed's state: a change of state after the read is
+        // then in the subscription.
         if let Some(events) = self.store.subscribe() {
             match (&self.cache, tokio::runtime::Handle::try_current()) {
                 (Some(cache), Ok(runtime)) => {
+                    cache.set_trusted(self.store.feed_is_live());
                     runtime.spawn(follow(events, Arc::downgrade(cache)));
                 }
                 _ => self.cache = None,
             }
         }
+        self
+    }
+
+    /// Sets how long store calls may take; see [`Deadlines`].
+    ///
+    /// Deadlines need a Tokio runtime with its time driver (`#[tokio::main]` has it).
+    pub fn with_deadlines(mut self, deadlines: Deadlines) -> Self {
+        self.deadlines = deadlines;
+        self
+    }
+
+    /// Protects the tokens holding `scope` (an administrator scope such as
+    /// `tollgate:admin`) from a lock-out: deleting, disabling or removing the scope from the
+    /// owner's last enabled, unexpired token holding it fails with [`Error::LockOut`], unless
+    /// forced ([`TokenUpdate::force`], [`DeleteOptions::force`]).
+    ///
+    /// The check counts the tokens of the same owner. Two administrators removing each
+    /// other's tokens at the same instant can both succeed; the guard is against mistakes,
+    /// not against a determined administrator.
+    pub fn with_protected_scope(mut self, scope: impl Into<String>) -> Self {
+        self.protected_scope = Some(scope.into());
         self
     }
 
@@ -407,7 +503,7 @@ impl TokenManager {
     /// owner already has a token by that name (case-insensitively).
     pub async fn apply(&self, owner: &str, new: NewToken) -> Result<Issued, Error> {
         let issued = self.prepare(owner, new, self.now())?;
-        self.store.insert(&issued.record).await?;
+        self.write(self.store.insert(&issued.record)).await?;
         Ok(issued)
     }
 
@@ -425,7 +521,7 @@ impl TokenManager {
             .map(|new| self.prepare(owner, new, now))
             .collect::<Result<Vec<_>, _>>()?;
         let records: Vec<TokenRecord> = issued.iter().map(|i| i.record.clone()).collect();
-        self.store.insert_many(&records).await?;
+        self.write(self.store.insert_many(&records)).await?;
         Ok(issued)
     }
 
@@ -468,7 +564,8 @@ impl TokenManager {
 
     /// The owner's token with this id; [`Error::NotFound`] when there is none.
     pub async fn get(&self, owner: &str, id: TokenId) -> Result<TokenRecord, Error> {
-        match self.store.get(id).await? {
+        let owner = validate_owner(owner)?;
+        match self.read(self.store.get(id)).await? {
             Some(record) if record.owner == owner => Ok(record),
             _ => Err(Error::NotFound(id)),
         }
@@ -479,14 +576,24 @@ impl TokenManager {
     ///
     /// Pagination is by cursor over a stable order, so tokens added or deleted between pages
     /// do not make the next page repeat or skip others.
+    ///
+    /// Errors: [`Error::InvalidOwner`], [`Error::InvalidLimit`], [`Error::InvalidQuery`] (longer
+    /// than [`MAX_QUERY_CHARS`](crate::MAX_QUERY_CHARS), control characters),
+    /// [`Error::InvalidCursor`].
     pub async fn list(&self, owner: &str, options: ListOptions) -> Result<Page, Error> {
+        let owner = &validate_owner(owner)?;
         let limit = match options.limit {
             None => DEFAULT_PAGE_SIZE,
             Some(limit @ 1..=MAX_PAGE_SIZE) => limit,
             Some(_) => return Err(Error::InvalidLimit { max: MAX_PAGE_SIZE }),
         };
         let now = self.now();
-        let query = options.query.as_deref().and_then(Query::new);
+        let query = options
+            .query
+            .as_deref()
+            .map(validate_query)
+            .transpose()?
+            .and_then(Query::new);
         let cursor = options
             .cursor
             .as_deref()
@@ -506,7 +613,7 @@ impl TokenManager {
                     filter: options.filter,
                     now,
                 };
-                let mut items = self.store.list(&request).await?;
+                let mut items = self.read(self.store.list(&request)).await?;
                 let next_cursor = (items.len() > limit).then(|| {
                     items.truncate(limit);
                     Cursor::List(ListPosition::of(&items[limit - 1])).encode(None)
@@ -527,7 +634,7 @@ impl TokenManager {
                     filter: options.filter,
                     now,
                 };
-                let mut hits = self.store.search(&request).await?;
+                let mut hits = self.read(self.store.search(&request)).await?;
                 let next_cursor = (hits.len() > limit).then(|| {
                     hits.truncate(limit);
                     Cursor::Search(hits[limit - 1].position()).encode(Some(&query))
@@ -618,7 +725,7 @@ impl TokenManager {
             }
         };
         let record = self
-            .rewrite(owner, id, expected_version, |record, now| {
+            .rewrite(owner, id, expected_version, update.force, |record, now| {
                 if update.is_empty() && fresh.is_none() {
                     return Ok(false);
                 }
@@ -660,9 +767,25 @@ impl TokenManager {
     }
 
     /// Deletes a token for good. Once this returns, the token fails verification.
+    ///
+    /// Errors: [`Error::NotFound`]; [`Error::LockOut`] for the last token holding the
+    /// [protected scope](Self::with_protected_scope) (see [`delete_with`](Self::delete_with)).
     pub async fn delete(&self, owner: &str, id: TokenId) -> Result<(), Error> {
-        self.get(owner, id).await?;
-        if self.store.delete(id).await? {
+        self.delete_with(owner, id, DeleteOptions::default()).await
+    }
+
+    /// [`delete`](Self::delete) with options.
+    pub async fn delete_with(
+        &self,
+        owner: &str,
+        id: TokenId,
+        options: DeleteOptions,
+    ) -> Result<(), Error> {
+        let record = self.get(owner, id).await?;
+        if !options.force && self.guards(&record, self.now()) {
+            self.ensure_another_guardian(&record).await?;
+        }
+        if self.write(self.store.delete(id)).await? {
             self.evict(id);
             self.last_used.forget(id);
             Ok(())
@@ -735,7 +858,7 @@ impl TokenManager {
         now: Timestamp,
         ticket: Option<Ticket>,
     ) -> Result<Verification, Error> {
-        let Some(record) = self.store.find_by_hash(&hash).await? else {
+        let Some(record) = self.read(self.store.find_by_hash(&hash)).await? else {
             return Ok(Verification::Unknown);
         };
         let record = Arc::new(record);
@@ -786,7 +909,7 @@ impl TokenManager {
         if pending.is_empty() {
             return Ok(());
         }
-        if let Err(err) = self.store.record_last_used(&pending).await {
+        if let Err(err) = self.write(self.store.record_last_used(&pending)).await {
             // Put them back so the next flush retries them.
             self.last_used.restore(pending);
             return Err(err);
@@ -817,12 +940,14 @@ impl TokenManager {
     }
 
     /// Reads the record, lets `change` edit it, and writes it back conditionally on its
-    /// version. Retries on a concurrent change unless the caller pinned a version.
+    /// version. Retries on a concurrent change unless the caller pinned a version, so a
+    /// change that names no version is never refused for a race it did not know about.
     async fn rewrite<F>(
         &self,
         owner: &str,
         id: TokenId,
         expected_version: Option<u64>,
+        force: bool,
         change: F,
     ) -> Result<TokenRecord, Error>
     where
@@ -835,25 +960,98 @@ impl TokenManager {
             if let Some(expected) = expected_version
                 && old.version != expected
             {
-                return Err(Error::VersionConflict { id, expected });
+                return Err(Error::VersionConflict {
+                    id,
+                    expected,
+                    actual: old.version,
+                });
             }
             let now = self.now();
             let mut record = old.clone();
             if !change(&mut record, now)? {
                 return Ok(old);
             }
+            if !force && self.guards(&old, now) && !self.guards(&record, now) {
+                self.ensure_another_guardian(&old).await?;
+            }
             record.version = old.version + 1;
             record.updated_at = now.max(old.updated_at);
-            match self.store.update(&record, old.version).await {
+            match self.write(self.store.update(&record, old.version)).await {
                 Ok(()) => {
                     self.evict(id);
                     return Ok(record);
                 }
                 Err(Error::VersionConflict { .. })
-                    if expected_version.is_none() && attempts < MODIFY_ATTEMPTS => {}
+                    if expected_version.is_none() && attempts < MODIFY_ATTEMPTS =>
+                {
+                    // Let the writer that won finish before reading again.
+                    tokio::task::yield_now().await;
+                }
                 Err(err) => return Err(err),
             }
         }
+    }
+
+    /// Whether `record` is one of the tokens that keep the protected scope usable: enabled,
+    /// unexpired and holding it.
+    fn guards(&self, record: &TokenRecord, now: Timestamp) -> bool {
+        self.protected_scope.as_deref().is_some_and(|scope| {
+            record.enabled && !record.is_expired_at(now) && record.has_scope(scope)
+        })
+    }
+
+    /// Fails with [`Error::LockOut`] unless a token other than `record` of the same owner
+    /// guards the protected scope.
+    async fn ensure_another_guardian(&self, record: &TokenRecord) -> Result<(), Error> {
+        let Some(scope) = self.protected_scope.as_deref() else {
+            return Ok(());
+        };
+        let now = self.now();
+        let mut request = ListRequest {
+            owner: &record.owner,
+            after: None,
+            limit: 500,
+            filter: ListFilter {
+                enabled: Some(true),
+                expired: Some(false),
+            },
+            now,
+        };
+        loop {
+            let page = self.read(self.store.list(&request)).await?;
+            if page
+                .iter()
+                .any(|other| other.id != record.id && self.guards(other, now))
+            {
+                return Ok(());
+            }
+            if page.len() < request.limit {
+                return Err(Error::LockOut {
+                    scope: scope.to_owned(),
+                });
+            }
+            request.after = page.last().map(ListPosition::of);
+        }
+    }
+
+    /// Runs a store read within the read deadline.
+    async fn read<T>(&self, call: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        within(self.deadlines.read, call).await
+    }
+
+    /// Runs a store write within the write deadline.
+    async fn write<T>(&self, call: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        within(self.deadlines.write, call).await
+    }
+}
+
+async fn within<T>(
+    limit: Duration,
+    call: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => result,
+        Err(_) => Err(Error::Unavailable(Box::new(StoreTimeout::new(limit)))),
     }
 }
 
@@ -905,9 +1103,11 @@ async fn follow(
         match event {
             Ok(StoreEvent::Changed(id)) => cache.evict(id),
             Ok(StoreEvent::Reset) | Err(RecvError::Lagged(_)) => cache.clear(),
+            Ok(StoreEvent::Lost) => cache.set_trusted(false),
+            Ok(StoreEvent::Live) => cache.set_trusted(true),
             Err(RecvError::Closed) => {
                 // Nobody will tell us about changes any more: stop caching.
-                cache.clear();
+                cache.set_trusted(false);
                 return;
             }
         }

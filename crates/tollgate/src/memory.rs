@@ -160,6 +160,7 @@ impl TokenStore for MemoryStore {
             return Err(Error::VersionConflict {
                 id: record.id,
                 expected: expected_version,
+                actual: old.version,
             });
         }
         let taken = inner

@@ -15,6 +15,10 @@ pub const MAX_DESCRIPTION_CHARS: usize = 1000;
 pub const MAX_SCOPE_CHARS: usize = 128;
 /// The most scopes one token may carry.
 pub const MAX_SCOPES: usize = 64;
+/// The longest search query, in characters: twice the longest name, so that any name can be
+/// searched for with separators and in any word order, and short enough that no store's
+/// string functions (PostgreSQL's `levenshtein` takes at most 255) can fail on it.
+pub const MAX_QUERY_CHARS: usize = 2 * MAX_NAME_CHARS;
 
 /// A token's name: trimmed, 1–[`MAX_NAME_CHARS`] characters of any script, without control or
 /// invisible formatting characters.
@@ -173,6 +177,18 @@ where
         });
     }
     Ok(out)
+}
+
+/// Validates a search query: at most [`MAX_QUERY_CHARS`] characters and no control
+/// characters (a NUL cannot even be sent to PostgreSQL).
+pub(crate) fn validate_query(query: &str) -> Result<&str, Error> {
+    if query.chars().count() > MAX_QUERY_CHARS {
+        return Err(Error::InvalidQuery("it is longer than 200 characters"));
+    }
+    if query.chars().any(char::is_control) {
+        return Err(Error::InvalidQuery("it contains control characters"));
+    }
+    Ok(query)
 }
 
 /// Validates a description: at most [`MAX_DESCRIPTION_CHARS`] characters; newlines and tabs

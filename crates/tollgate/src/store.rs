@@ -58,7 +58,9 @@
 //!         match map.get(&record.id) {
 //!             None => return Err(Error::NotFound(record.id)),
 //!             Some(r) if r.version != expected_version => {
-//!                 return Err(Error::VersionConflict { id: record.id, expected: expected_version });
+//!                 return Err(Error::VersionConflict {
+//!                     id: record.id, expected: expected_version, actual: r.version,
+//!                 });
 //!             }
 //!             Some(_) => {}
 //!         }
@@ -111,9 +113,16 @@ use crate::secret::SecretHash;
 pub enum StoreEvent {
     /// This token was modified, regenerated or deleted.
     Changed(TokenId),
-    /// Changes may have been missed (the notification connection dropped): treat everything
-    /// held in memory as stale.
+    /// Changes may have been missed, but the feed is still live: treat everything held in
+    /// memory as stale.
     Reset,
+    /// The feed is lost (the notification connection dropped): changes made from now on may
+    /// not be announced. Nothing held in memory may be trusted until [`Live`](Self::Live).
+    Lost,
+    /// The feed is live again: every change committed from now on will be announced.
+    /// Changes made while it was lost were not: drop what is held in memory, then trust it
+    /// again.
+    Live,
 }
 
 /// Filters a listing applies.
@@ -366,6 +375,14 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
     /// several instances (PostgreSQL) returns a receiver of [`StoreEvent`]s.
     fn subscribe(&self) -> Option<tokio::sync::broadcast::Receiver<StoreEvent>> {
         None
+    }
+
+    /// Whether the feed of [`subscribe`](Self::subscribe) is live now: every change
+    /// committed from now on will be announced. `true` (the default) for a store that no
+    /// other process writes to. Read after subscribing; later changes of state arrive as
+    /// [`StoreEvent::Lost`] and [`StoreEvent::Live`].
+    fn feed_is_live(&self) -> bool {
+        true
     }
 }
 
