@@ -15,6 +15,16 @@ pub enum PgStoreError {
     /// A stored row does not hold a valid record.
     #[error("a stored token record is corrupt: {0}")]
     Corrupt(&'static str),
+    /// No connection could be made to the server; the source says why (connection refused,
+    /// the database does not allow connections, authentication failed…).
+    #[error("cannot connect to PostgreSQL")]
+    Unreachable(#[source] sqlx::Error),
+    /// Every pooled connection stayed busy for the whole acquire timeout.
+    #[error("all {size} pooled PostgreSQL connections are busy")]
+    PoolBusy {
+        /// The pool's size.
+        size: u32,
+    },
 }
 
 impl PgStoreError {
@@ -25,7 +35,8 @@ impl PgStoreError {
             Self::Sqlx(err) | Self::Migrate(sqlx::migrate::MigrateError::Execute(err)) => {
                 is_transient(err)
             }
-            _ => false,
+            Self::Unreachable(_) | Self::PoolBusy { .. } => true,
+            Self::Migrate(_) | Self::Corrupt(_) => false,
         }
     }
 }
@@ -37,10 +48,17 @@ fn is_transient(err: &sqlx::Error) -> bool {
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
-        // Connection failures, shutdowns and serialization failures (SQLSTATE classes 08 and
-        // 57P, and 40001/40P01) clear on retry.
+        // Connection failures, shutdowns, serialization failures, a statement cancelled by
+        // `statement_timeout` (57014), a lock not granted within `lock_timeout` (55P03), a
+        // database not accepting connections (55000, 57P03) and too many connections (53300)
+        // clear on retry.
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("08") || code.starts_with("57P") || code == "40001" || code == "40P01"
+            code.starts_with("08")
+                || code.starts_with("57P")
+                || matches!(
+                    &*code,
+                    "40001" | "40P01" | "57014" | "55P03" | "55000" | "53300"
+                )
         }),
         _ => false,
     }

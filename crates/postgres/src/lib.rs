@@ -54,4 +54,4 @@ mod store;
 pub mod testing;
 
 pub use crate::error::PgStoreError;
-pub use crate::store::{CHANNEL, PgStore};
+pub use crate::store::{ACQUIRE_TIMEOUT, CHANNEL, LOCK_TIMEOUT, PgStore, STATEMENT_TIMEOUT};

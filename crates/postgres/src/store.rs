@@ -1,6 +1,7 @@
 //! The store.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -31,6 +32,17 @@ const COLUMNS: &str = columns!();
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// How long a query may run on the server (`statement_timeout`) with [`PgStore::connect`]
+/// and [`PgStore::connect_with`]: shorter than the manager's read deadline, so that the server
+/// cancels a stuck statement (and rolls back its transaction) and says why.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_millis(1000);
+/// How long a statement waits for a lock (`lock_timeout`).
+pub const LOCK_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long a call waits for a pooled connection before it fails.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_millis(750);
+/// How long a connection attempt made to explain a failure may take.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// A [`TokenStore`] in PostgreSQL, shared by every instance of an application.
 ///
 /// Clone it freely: clones share one connection pool and one notification listener.
@@ -38,6 +50,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct PgStore {
     pool: PgPool,
     events: broadcast::Sender<StoreEvent>,
+    /// Whether the listener is listening now: every change committed from now on will be
+    /// announced.
+    live: Arc<AtomicBool>,
     listener: Arc<ListenerTask>,
 }
 
@@ -60,25 +75,47 @@ impl PgStore {
     }
 
     /// Like [`connect`](Self::connect), with connection options (a `search_path`, TLS…).
+    ///
+    /// Every wait is bounded: a pooled connection is waited for at most [`ACQUIRE_TIMEOUT`],
+    /// a statement runs at most [`STATEMENT_TIMEOUT`] and waits for a lock at most
+    /// [`LOCK_TIMEOUT`] (unless `options` sets `statement_timeout` or `lock_timeout`
+    /// itself). Past them a call fails with [`tollgate::Error::Unavailable`], naming the
+    /// cause.
     pub async fn connect_with(options: PgConnectOptions) -> Result<Self, PgStoreError> {
+        let given = options.get_options().unwrap_or_default().to_owned();
+        let defaults = [
+            ("statement_timeout", millis(STATEMENT_TIMEOUT)),
+            ("lock_timeout", millis(LOCK_TIMEOUT)),
+        ];
+        let options = options.options(defaults.into_iter().filter(|(key, _)| !given.contains(key)));
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await?;
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_lazy_with(options);
         Self::from_pool(pool).await
     }
 
     /// Uses an existing pool: runs the migrations (idempotent, and serialized by an advisory
-    /// lock when several instances start at once) and starts the listener.
+    /// lock when several instances start at once) and starts the listener. The pool's own
+    /// timeouts apply; see [`connect_with`](Self::connect_with) for the ones recommended.
     pub async fn from_pool(pool: PgPool) -> Result<Self, PgStoreError> {
-        MIGRATOR.run(&pool).await?;
+        if let Err(err) = MIGRATOR.run(&pool).await {
+            return Err(match err {
+                sqlx::migrate::MigrateError::Execute(err) => explain(&pool, err).await,
+                err => err.into(),
+            });
+        }
         let (events, _) = broadcast::channel(1024);
-        let listener = PgListener::connect_with(&pool).await?;
-        let task = tokio::spawn(listen(listener, events.clone()));
+        let listener = match start_listening(&pool).await {
+            Ok(listener) => listener,
+            Err(err) => return Err(explain(&pool, err).await),
+        };
+        let live = Arc::new(AtomicBool::new(true));
+        let task = tokio::spawn(listen(pool.clone(), listener, events.clone(), live.clone()));
         Ok(Self {
             pool,
             events,
+            live,
             listener: Arc::new(ListenerTask(task)),
         })
     }
@@ -92,48 +129,101 @@ impl PgStore {
     /// of this store answers [`tollgate::Error::Unavailable`] from then on.
     pub async fn close(&self) {
         self.listener.0.abort();
+        self.live.store(false, Ordering::SeqCst);
+        let _ = self.events.send(StoreEvent::Lost);
         self.pool.close().await;
+    }
+
+    /// Turns a sqlx error into the core's, with the real cause when the pool only says it
+    /// timed out.
+    async fn fail(&self, err: sqlx::Error) -> Error {
+        explain(&self.pool, err).await.into()
     }
 }
 
-/// Forwards notifications to subscribers. When the connection drops, subscribers are told to
-/// treat everything as stale ([`StoreEvent::Reset`]): notifications sent while it was down
-/// are lost.
-async fn listen(mut listener: PgListener, events: broadcast::Sender<StoreEvent>) {
-    let mut listening = false;
+fn millis(duration: Duration) -> String {
+    duration.as_millis().to_string()
+}
+
+/// When the pool gave up waiting for a connection, finds out why: a connection attempt of
+/// its own reports "connection refused", "database does not allow connections"… and that
+/// becomes the error's source. When a connection can be made, the pool was simply busy.
+async fn explain(pool: &PgPool, err: sqlx::Error) -> PgStoreError {
+    if !matches!(err, sqlx::Error::PoolTimedOut) {
+        return err.into();
+    }
+    let options = pool.connect_options();
+    match tokio::time::timeout(PROBE_TIMEOUT, sqlx::ConnectOptions::connect(&*options)).await {
+        Ok(Ok(conn)) => {
+            drop(conn);
+            PgStoreError::PoolBusy {
+                size: pool.options().get_max_connections(),
+            }
+        }
+        Ok(Err(cause)) => PgStoreError::Unreachable(cause),
+        Err(_) => PgStoreError::Unreachable(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the server did not answer a connection attempt",
+        ))),
+    }
+}
+
+async fn start_listening(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    // A lost connection is re-established here, explicitly, so that the feed's state is
+    // known at every moment.
+    listener.eager_reconnect(false);
+    listener.listen(CHANNEL).await?;
+    Ok(listener)
+}
+
+/// Forwards notifications to subscribers, and the feed's state with them: when the
+/// connection drops, [`StoreEvent::Lost`] at once (changes made from then on are not
+/// announced); once a new connection is `LISTEN`ing, [`StoreEvent::Live`] (what was missed
+/// in between must be dropped).
+async fn listen(
+    pool: PgPool,
+    mut listener: PgListener,
+    events: broadcast::Sender<StoreEvent>,
+    live: Arc<AtomicBool>,
+) {
     loop {
-        if !listening {
-            match listener.listen(CHANNEL).await {
-                Ok(()) => listening = true,
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(notification)) => {
+                    let event = match notification.payload().parse::<TokenId>() {
+                        Ok(id) => StoreEvent::Changed(id),
+                        Err(_) => StoreEvent::Reset,
+                    };
+                    let _ = events.send(event);
+                }
+                Ok(None) => {
+                    tracing::warn!("lost the token change notification connection");
+                    break;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "token change notifications failed");
+                    break;
+                }
+            }
+        }
+        live.store(false, Ordering::SeqCst);
+        let _ = events.send(StoreEvent::Lost);
+        drop(listener);
+        let mut pause = Duration::from_millis(50);
+        listener = loop {
+            match start_listening(&pool).await {
+                Ok(listener) => break listener,
                 Err(err) => {
                     tracing::warn!(error = %err, "cannot LISTEN for token changes; retrying");
-                    let _ = events.send(StoreEvent::Reset);
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
                 }
             }
-        }
-        match listener.try_recv().await {
-            Ok(Some(notification)) => match notification.payload().parse::<TokenId>() {
-                Ok(id) => {
-                    let _ = events.send(StoreEvent::Changed(id));
-                }
-                Err(_) => {
-                    let _ = events.send(StoreEvent::Reset);
-                }
-            },
-            // The connection dropped; `try_recv` reconnects and re-listens on the next call.
-            Ok(None) => {
-                tracing::warn!("lost the token change notification connection; reconnecting");
-                let _ = events.send(StoreEvent::Reset);
-            }
-            Err(err) => {
-                tracing::warn!(error = %err, "token change notifications failed; reconnecting");
-                let _ = events.send(StoreEvent::Reset);
-                listening = false;
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
+        };
+        tracing::info!("listening for token changes again");
+        live.store(true, Ordering::SeqCst);
+        let _ = events.send(StoreEvent::Live);
     }
 }
 
@@ -216,6 +306,20 @@ fn store_error(err: sqlx::Error) -> Error {
     PgStoreError::from(err).into()
 }
 
+/// `?` for sqlx results inside the store: the error becomes the core's, explained.
+trait OrExplain<T> {
+    async fn or_explain(self, store: &PgStore) -> Result<T, Error>;
+}
+
+impl<T> OrExplain<T> for Result<T, sqlx::Error> {
+    async fn or_explain(self, store: &PgStore) -> Result<T, Error> {
+        match self {
+            Ok(value) => Ok(value),
+            Err(err) => Err(store.fail(err).await),
+        }
+    }
+}
+
 /// Binds a record's columns in `COLUMNS` order, plus the search columns.
 fn push_values(builder: &mut QueryBuilder<Postgres>, record: &TokenRecord) {
     let terms = Terms::of(&record.name);
@@ -288,7 +392,7 @@ impl PgStore {
         hits: &mut Vec<SearchHit>,
     ) -> Result<(), Error> {
         let mut rows = builder.build().fetch(&self.pool);
-        while let Some(row) = rows.try_next().await.map_err(store_error)? {
+        while let Some(row) = rows.try_next().await.or_explain(self).await? {
             let record = decode(&row)?;
             let Some(score) = request.query.score(&record.name) else {
                 continue;
@@ -314,7 +418,7 @@ impl TokenStore for PgStore {
 
     /// One transaction: all are added, or none.
     async fn insert_many(&self, records: &[TokenRecord]) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.pool.begin().await.or_explain(self).await?;
         for record in records {
             let mut builder = QueryBuilder::new(format!(
                 "INSERT INTO tollgate_tokens ({COLUMNS}, name_key, name_compact, name_words) VALUES ("
@@ -326,7 +430,7 @@ impl TokenStore for PgStore {
                 return Err(conflict(&err, record).unwrap_or_else(|| store_error(err)));
             }
         }
-        tx.commit().await.map_err(store_error)
+        tx.commit().await.or_explain(self).await
     }
 
     async fn get(&self, id: TokenId) -> Result<Option<TokenRecord>, Error> {
@@ -335,7 +439,8 @@ impl TokenStore for PgStore {
             .bind(id.as_bytes().to_vec())
             .fetch_optional(&self.pool)
             .await
-            .map_err(store_error)?;
+            .or_explain(self)
+            .await?;
         Ok(row.as_ref().map(decode).transpose()?)
     }
 
@@ -353,7 +458,8 @@ impl TokenStore for PgStore {
             .bind(hash.as_bytes().to_vec())
             .fetch_optional(&self.pool)
             .await
-            .map_err(store_error)?;
+            .or_explain(self)
+            .await?;
         Ok(row.as_ref().map(decode).transpose()?)
     }
 
@@ -372,12 +478,13 @@ impl TokenStore for PgStore {
             .bind(name_key)
             .fetch_optional(&self.pool)
             .await
-            .map_err(store_error)?;
+            .or_explain(self)
+            .await?;
         Ok(row.as_ref().map(decode).transpose()?)
     }
 
     async fn update(&self, record: &TokenRecord, expected_version: u64) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.pool.begin().await.or_explain(self).await?;
         let mut builder = QueryBuilder::new(format!(
             "UPDATE tollgate_tokens SET ({COLUMNS}, name_key, name_compact, name_words) = ("
         ));
@@ -401,7 +508,8 @@ impl TokenStore for PgStore {
             .bind(record.owner.clone())
             .fetch_optional(&mut *tx)
             .await
-            .map_err(store_error)?;
+            .or_explain(self)
+            .await?;
             return Err(match actual {
                 Some(actual) => Error::VersionConflict {
                     id: record.id,
@@ -411,23 +519,24 @@ impl TokenStore for PgStore {
                 None => Error::NotFound(record.id),
             });
         }
-        notify(&mut tx, record.id).await.map_err(store_error)?;
-        tx.commit().await.map_err(store_error)
+        notify(&mut tx, record.id).await.or_explain(self).await?;
+        tx.commit().await.or_explain(self).await
     }
 
     async fn delete(&self, id: TokenId) -> Result<bool, Error> {
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.pool.begin().await.or_explain(self).await?;
         let deleted = sqlx::query("DELETE FROM tollgate_tokens WHERE id = $1")
             .bind(id.as_bytes().to_vec())
             .execute(&mut *tx)
             .await
-            .map_err(store_error)?
+            .or_explain(self)
+            .await?
             .rows_affected();
         if deleted == 0 {
             return Ok(false);
         }
-        notify(&mut tx, id).await.map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
+        notify(&mut tx, id).await.or_explain(self).await?;
+        tx.commit().await.or_explain(self).await?;
         Ok(true)
     }
 
@@ -449,7 +558,8 @@ impl TokenStore for PgStore {
             .build()
             .fetch_all(&self.pool)
             .await
-            .map_err(store_error)?;
+            .or_explain(self)
+            .await?;
         Ok(rows.iter().map(decode).collect::<Result<_, _>>()?)
     }
 
@@ -525,11 +635,16 @@ impl TokenStore for PgStore {
         .bind(times)
         .execute(&self.pool)
         .await
-        .map_err(store_error)?;
+        .or_explain(self)
+        .await?;
         Ok(())
     }
 
     fn subscribe(&self) -> Option<broadcast::Receiver<StoreEvent>> {
         Some(self.events.subscribe())
+    }
+
+    fn feed_is_live(&self) -> bool {
+        self.live.load(Ordering::SeqCst)
     }
 }
