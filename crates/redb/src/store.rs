@@ -103,7 +103,8 @@ impl RedbStore {
     }
 
     fn init_schema(db: &Database, path: &Path) -> Result<(), RedbStoreError> {
-        let txn = db.begin_write()?;
+        let mut txn = db.begin_write()?;
+        txn.set_quick_repair(true);
         let found = {
             let meta_exists = txn.list_tables()?.any(|t| t.name() == META.name());
             let other_tables = txn
@@ -149,7 +150,10 @@ impl RedbStore {
     {
         let db = self.db.clone();
         let run = move || -> WriteResult<T> {
-            let txn = db.begin_write()?;
+            let mut txn = db.begin_write()?;
+            // Each commit also saves the allocator state, so that a process killed at any
+            // moment leaves a file that opens at once, without redb's full repair pass.
+            txn.set_quick_repair(true);
             match op(&txn)? {
                 Ok(value) => {
                     txn.commit()?;

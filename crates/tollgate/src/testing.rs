@@ -139,6 +139,8 @@ macro_rules! store_conformance_tests {
             search_agrees_with_the_matcher,
             last_used,
             failed_operations_change_nothing,
+            inputs_are_validated_on_every_operation,
+            lock_out_guard,
             hash_index_follows_updates,
             recoverable_secrets,
             apply_many_is_all_or_nothing,
@@ -434,8 +436,20 @@ pub mod conformance {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, Error::VersionConflict { expected: 1, .. }),
+            matches!(
+                err,
+                Error::VersionConflict {
+                    expected: 1,
+                    actual: 2,
+                    ..
+                }
+            ),
             "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains("version 2") && message.contains("version 1"),
+            "{message}"
         );
         let err = manager
             .regenerate(OWNER, id, Regenerate::default().expected_version(1))
@@ -458,9 +472,10 @@ pub mod conformance {
         ));
         assert_eq!(manager.get(OWNER, id).await.unwrap(), v2);
 
-        // Concurrent unpinned modifications all land, one after another.
+        // Concurrent modifications that name no version all land, one after another: a
+        // caller who sent no version is never refused for a race it did not know about.
         let manager = Arc::new(manager);
-        let tasks: Vec<_> = (0..8)
+        let tasks: Vec<_> = (0..16)
             .map(|i| {
                 let manager = manager.clone();
                 tokio::spawn(async move {
@@ -470,17 +485,167 @@ pub mod conformance {
                 })
             })
             .collect();
-        let mut landed = 0;
         for task in tasks {
-            match task.await.unwrap() {
-                Ok(_) => landed += 1,
-                Err(Error::VersionConflict { .. }) => {}
-                Err(err) => panic!("unexpected error {err}"),
+            if let Err(err) = task.await.unwrap() {
+                panic!("a blind modification failed: {err}");
             }
         }
         let last = manager.get(OWNER, id).await.unwrap();
-        assert_eq!(last.version, 2 + landed);
-        assert!(landed >= 1);
+        assert_eq!(last.version, 2 + 16);
+    }
+
+    /// Owners, queries, limits and cursors are validated for every operation, and no store
+    /// fails on the longest query allowed.
+    pub async fn inputs_are_validated_on_every_operation(store: Arc<dyn TokenStore>) {
+        let (manager, _clock) = manager_with_clock(store);
+        let issued = issue(&manager, "validated").await;
+        let id = issued.record.id;
+        let long_owner = "o".repeat(10_000);
+        for owner in ["", "   ", "a\u{0}b", "tab\there", long_owner.as_str()] {
+            let invalid = |err: Error| {
+                assert!(matches!(err, Error::InvalidOwner(_)), "{owner:?}: {err:?}");
+            };
+            invalid(
+                manager
+                    .list(owner, ListOptions::default())
+                    .await
+                    .unwrap_err(),
+            );
+            invalid(manager.get(owner, id).await.unwrap_err());
+            invalid(
+                manager
+                    .modify(owner, id, TokenUpdate::default().description("x"))
+                    .await
+                    .unwrap_err(),
+            );
+            invalid(manager.delete(owner, id).await.unwrap_err());
+            invalid(manager.download(owner, id).await.unwrap_err());
+        }
+        let query = |q: String| ListOptions {
+            query: Some(q),
+            ..Default::default()
+        };
+        let too_long = "deploy ".repeat(40);
+        for bad in [too_long, "dep\u{0}loy".to_owned(), "line\nbreak".to_owned()] {
+            let err = manager.list(OWNER, query(bad.clone())).await.unwrap_err();
+            assert!(matches!(err, Error::InvalidQuery(_)), "{bad:?}: {err:?}");
+            assert_eq!(err.kind(), crate::ErrorKind::InvalidInput);
+        }
+        // The longest queries allowed, of every shape, never fail a store.
+        let longest = [
+            "a".repeat(crate::MAX_QUERY_CHARS),
+            "validated ".repeat(20).trim_end().to_owned() + "x",
+            "部署".repeat(crate::MAX_QUERY_CHARS / 2),
+            "a-".repeat(crate::MAX_QUERY_CHARS / 2),
+        ];
+        for q in longest {
+            assert!(q.chars().count() <= crate::MAX_QUERY_CHARS, "{q}");
+            manager.list(OWNER, query(q)).await.unwrap();
+        }
+        for limit in [0, crate::MAX_PAGE_SIZE + 1] {
+            let options = ListOptions {
+                limit: Some(limit),
+                ..Default::default()
+            };
+            let err = manager.list(OWNER, options).await.unwrap_err();
+            assert!(matches!(err, Error::InvalidLimit { .. }), "{err:?}");
+        }
+        for cursor in ["", "l.x.y", &"9".repeat(5000)] {
+            let options = ListOptions {
+                cursor: Some(cursor.to_owned()),
+                ..Default::default()
+            };
+            let err = manager.list(OWNER, options).await.unwrap_err();
+            assert!(matches!(err, Error::InvalidCursor), "{err:?}");
+        }
+        assert_eq!(manager.get(OWNER, id).await.unwrap(), issued.record);
+    }
+
+    /// The last enabled, unexpired token holding the protected scope cannot be deleted,
+    /// disabled or descoped without force.
+    pub async fn lock_out_guard(store: Arc<dyn TokenStore>) {
+        const ADMIN: &str = "admin";
+        let (manager, _clock) = manager_with_clock(store);
+        let manager = manager.with_protected_scope(ADMIN);
+        let first = manager
+            .apply(OWNER, NewToken::new("first admin").scopes([ADMIN, "read"]))
+            .await
+            .unwrap();
+        let id = first.record.id;
+        // Tokens that do not count: another owner's admin, a disabled admin, a non-admin.
+        manager
+            .apply("elsewhere", NewToken::new("foreign admin").scopes([ADMIN]))
+            .await
+            .unwrap();
+        let disabled = manager
+            .apply(OWNER, NewToken::new("disabled admin").scopes([ADMIN]))
+            .await
+            .unwrap();
+        manager
+            .modify(
+                OWNER,
+                disabled.record.id,
+                TokenUpdate::default().enabled(false),
+            )
+            .await
+            .unwrap();
+        issue(&manager, "reader").await;
+
+        let refused = |err: Error| {
+            assert!(matches!(err, Error::LockOut { .. }), "{err:?}");
+            assert_eq!(err.kind(), crate::ErrorKind::Conflict);
+        };
+        refused(manager.delete(OWNER, id).await.unwrap_err());
+        refused(
+            manager
+                .modify(OWNER, id, TokenUpdate::default().enabled(false))
+                .await
+                .unwrap_err(),
+        );
+        refused(
+            manager
+                .modify(OWNER, id, TokenUpdate::default().scopes(["read"]))
+                .await
+                .unwrap_err(),
+        );
+        assert_eq!(manager.get(OWNER, id).await.unwrap(), first.record);
+        // Changes that keep the scope usable go through.
+        manager
+            .modify(
+                OWNER,
+                id,
+                TokenUpdate::default().scopes([ADMIN]).description("kept"),
+            )
+            .await
+            .unwrap();
+        manager
+            .regenerate(OWNER, id, Regenerate::default())
+            .await
+            .unwrap();
+        // With a second admin, the first may go.
+        let second = manager
+            .apply(OWNER, NewToken::new("second admin").scopes([ADMIN]))
+            .await
+            .unwrap();
+        manager.delete(OWNER, id).await.unwrap();
+        refused(manager.delete(OWNER, second.record.id).await.unwrap_err());
+        // Forced, the last one goes too.
+        manager
+            .modify(
+                OWNER,
+                second.record.id,
+                TokenUpdate::default().enabled(false).force(true),
+            )
+            .await
+            .unwrap();
+        manager
+            .delete_with(
+                OWNER,
+                second.record.id,
+                crate::DeleteOptions::default().force(true),
+            )
+            .await
+            .unwrap();
     }
 
     /// Cursor pagination walks every token once, newest first.
