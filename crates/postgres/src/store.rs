@@ -25,7 +25,7 @@ pub const CHANNEL: &str = "tollgate_token_changes";
 macro_rules! columns {
     () => {
         "id, owner, name, description, scopes, enabled, created_at, updated_at, expires_at, \
-         last_used_at, secret_hash, previous_hash, previous_valid_until, sealed_secret, version"
+         last_used_at, secret_hash, previous_hash, previous_valid_until, sealed_secret, version, hint"
     };
 }
 const COLUMNS: &str = columns!();
@@ -281,6 +281,7 @@ fn decode(row: &PgRow) -> Result<TokenRecord, PgStoreError> {
             .try_get::<Option<Vec<u8>>, _>("sealed_secret")?
             .map(SealedSecret),
         version: u64::try_from(version).map_err(|_| PgStoreError::Corrupt("negative version"))?,
+        hint: row.try_get("hint")?,
     })
 }
 
@@ -350,6 +351,7 @@ fn push_values(builder: &mut QueryBuilder<Postgres>, record: &TokenRecord) {
         )
         .push_bind(record.sealed_secret.as_ref().map(|s| s.0.clone()))
         .push_bind(version(record.version))
+        .push_bind(record.hint.clone())
         .push_bind(record.name_key())
         .push_bind(terms.compact)
         .push_bind(terms.words);

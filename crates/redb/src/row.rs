@@ -6,10 +6,21 @@ use tollgate::{PreviousSecret, SealedSecret, SecretHash, TokenId, TokenRecord};
 
 use crate::error::RedbStoreError;
 
-/// A record as postcard encodes it. Times are Unix microseconds, the precision the manager
-/// keeps. Field order is part of the schema: change it only with a schema version bump.
+/// A record as postcard encodes it (schema version 2). Times are Unix microseconds, the
+/// precision the manager keeps. Field order is part of the schema: change it only with a
+/// schema version bump.
+///
+/// Postcard writes a nested struct's fields inline, so a version 2 row is a version 1 row
+/// ([`Fields`]) followed by the hint: version 1 rows decode as `Fields`.
 #[derive(Serialize, Deserialize)]
 struct Row {
+    fields: Fields,
+    hint: String,
+}
+
+/// The fields of schema version 1.
+#[derive(Serialize, Deserialize)]
+struct Fields {
     owner: String,
     name: String,
     description: String,
@@ -35,7 +46,7 @@ fn timestamp(micros: i64) -> Result<Timestamp, RedbStoreError> {
 }
 
 pub(crate) fn encode(record: &TokenRecord) -> Vec<u8> {
-    let row = Row {
+    let fields = Fields {
         owner: record.owner.clone(),
         name: record.name.clone(),
         description: record.description.clone(),
@@ -53,11 +64,33 @@ pub(crate) fn encode(record: &TokenRecord) -> Vec<u8> {
         sealed_secret: record.sealed_secret.as_ref().map(|s| s.0.clone()),
         version: record.version,
     };
+    let row = Row {
+        fields,
+        hint: record.hint.clone(),
+    };
     postcard::to_stdvec(&row).expect("records always encode")
 }
 
 pub(crate) fn decode(id: [u8; 16], bytes: &[u8]) -> Result<TokenRecord, RedbStoreError> {
-    let row: Row = postcard::from_bytes(bytes).map_err(RedbStoreError::Corrupt)?;
+    let Row { fields, hint } = postcard::from_bytes(bytes).map_err(RedbStoreError::Corrupt)?;
+    record(id, fields, hint)
+}
+
+/// Encodes a record as schema version 1 did, for the upgrade test.
+#[cfg(test)]
+pub(crate) fn encode_v1(record: &TokenRecord) -> Vec<u8> {
+    let bytes = encode(record);
+    let Row { fields, .. } = postcard::from_bytes(&bytes).expect("just encoded");
+    postcard::to_stdvec(&fields).expect("records always encode")
+}
+
+/// Decodes a row written by schema version 1, which kept no hint.
+pub(crate) fn decode_v1(id: [u8; 16], bytes: &[u8]) -> Result<TokenRecord, RedbStoreError> {
+    let fields = postcard::from_bytes(bytes).map_err(RedbStoreError::Corrupt)?;
+    record(id, fields, String::new())
+}
+
+fn record(id: [u8; 16], row: Fields, hint: String) -> Result<TokenRecord, RedbStoreError> {
     Ok(TokenRecord {
         id: TokenId::from_bytes(id),
         owner: row.owner,
@@ -81,5 +114,6 @@ pub(crate) fn decode(id: [u8; 16], bytes: &[u8]) -> Result<TokenRecord, RedbStor
             .transpose()?,
         sealed_secret: row.sealed_secret.map(SealedSecret),
         version: row.version,
+        hint,
     })
 }

@@ -16,10 +16,10 @@ use tollgate::{
 };
 
 use crate::error::RedbStoreError;
-use crate::row::{decode, encode, micros};
+use crate::row::{decode, decode_v1, encode, micros};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("tollgate_meta");
 const RECORDS: TableDefinition<'_, [u8; 16], &[u8]> = TableDefinition::new("tollgate_records");
@@ -128,7 +128,13 @@ impl RedbStore {
                 found,
                 supported: SCHEMA_VERSION,
             }),
-            Some(_) => Ok(()),
+            Some(SCHEMA_VERSION) => Ok(()),
+            Some(older) => {
+                Self::upgrade(&txn, older)?;
+                txn.open_table(META)?.insert(SCHEMA_KEY, SCHEMA_VERSION)?;
+                txn.commit()?;
+                Ok(())
+            }
             None => {
                 // Create every table now so reads never meet a missing one.
                 txn.open_table(RECORDS)?;
@@ -139,6 +145,23 @@ impl RedbStore {
                 Ok(())
             }
         }
+    }
+
+    /// Rewrites every record of schema version `from` in the current one, in the opening
+    /// transaction: a file is upgraded completely or not at all.
+    fn upgrade(txn: &WriteTransaction, from: u64) -> Result<(), RedbStoreError> {
+        // Version 1 kept no hint: rows gain an empty one.
+        debug_assert_eq!(from, 1);
+        let mut records = txn.open_table(RECORDS)?;
+        let mut rows = Vec::new();
+        for entry in records.iter()? {
+            let (id, bytes) = entry?;
+            rows.push((id.value(), decode_v1(id.value(), bytes.value())?));
+        }
+        for (id, record) in rows {
+            records.insert(id, encode(&record).as_slice())?;
+        }
+        Ok(())
     }
 
     /// Runs `op` in one write transaction, committing only when it succeeds. Runs on Tokio's
@@ -469,5 +492,82 @@ impl TokenStore for RedbStore {
             Ok(Ok(()))
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tollgate::{NewToken, TokenManager};
+
+    use super::*;
+
+    /// Rewrites a current file as schema version 1 wrote it: rows without hints.
+    fn downgrade_to_v1(path: &Path) {
+        let db = Database::open(path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut records = txn.open_table(RECORDS).unwrap();
+            let rows: Vec<_> = records
+                .iter()
+                .unwrap()
+                .map(|entry| {
+                    let (id, bytes) = entry.unwrap();
+                    (
+                        id.value(),
+                        crate::row::encode_v1(&decode(id.value(), bytes.value()).unwrap()),
+                    )
+                })
+                .collect();
+            for (id, bytes) in rows {
+                records.insert(id, bytes.as_slice()).unwrap();
+            }
+            txn.open_table(META).unwrap().insert(SCHEMA_KEY, 1).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+
+    #[tokio::test]
+    async fn version_1_files_are_upgraded_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.redb");
+        let issued = {
+            let manager = TokenManager::new(RedbStore::open(&path).unwrap());
+            manager.apply("acme", NewToken::new("old")).await.unwrap()
+        };
+        assert_eq!(issued.record.hint.chars().count(), tollgate::HINT_CHARS);
+        downgrade_to_v1(&path);
+
+        let manager = TokenManager::new(RedbStore::open(&path).unwrap());
+        let record = manager.get("acme", issued.record.id).await.unwrap();
+        assert_eq!(record.hint, "", "version 1 kept no hint");
+        let expected = TokenRecord {
+            hint: String::new(),
+            ..issued.record.clone()
+        };
+        assert_eq!(record, expected);
+        assert!(
+            manager
+                .verify(issued.token.expose_secret())
+                .await
+                .unwrap()
+                .is_valid()
+        );
+        // A regeneration gives it a hint.
+        let regenerated = manager
+            .regenerate("acme", issued.record.id, tollgate::Regenerate::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            manager.get("acme", issued.record.id).await.unwrap().hint,
+            regenerated.token.hint()
+        );
+        drop(manager);
+        let db = Database::open(&path).unwrap();
+        let txn = db.begin_read().unwrap();
+        let meta = txn.open_table(META).unwrap();
+        assert_eq!(
+            meta.get(SCHEMA_KEY).unwrap().unwrap().value(),
+            SCHEMA_VERSION
+        );
     }
 }

@@ -297,6 +297,7 @@ mod tests {
             secret_hash: TokenHasher::default().hash(&id.to_string()),
             previous_secret: None,
             sealed_secret: None,
+            hint: String::new(),
             version: 1,
         })
     }

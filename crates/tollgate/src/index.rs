@@ -456,6 +456,7 @@ mod tests {
             secret_hash: SecretHash::from_bytes([0; 32]),
             previous_secret: None,
             sealed_secret: None,
+            hint: String::new(),
             version: 1,
         }
     }

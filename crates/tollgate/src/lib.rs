@@ -93,8 +93,8 @@ pub use crate::name::{
 };
 pub use crate::record::{PreviousSecret, SealedSecret, TokenId, TokenInfo, TokenRecord};
 pub use crate::secret::{
-    EncryptionKey, Malformed, PlaintextToken, SecretHash, TOKEN_FORMAT_VERSION, TokenFormat,
-    TokenHasher,
+    EncryptionKey, HINT_CHARS, Malformed, PlaintextToken, SecretHash, TOKEN_FORMAT_VERSION,
+    TokenFormat, TokenHasher,
 };
 pub use crate::store::{
     ListFilter, ListPosition, ListRequest, SearchHit, SearchPosition, SearchRequest, StoreEvent,

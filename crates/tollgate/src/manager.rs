@@ -557,6 +557,7 @@ impl TokenManager {
             secret_hash: self.hasher.hash(token.expose_secret()),
             previous_secret: None,
             sealed_secret: self.seal(&id, &token)?,
+            hint: token.hint(),
             version: 1,
         };
         Ok(Issued { record, token })
@@ -744,7 +745,7 @@ impl TokenManager {
                 if let Some(expires_at) = update.expires_at {
                     record.expires_at = expires_at.map(|at| self.future(now, at)).transpose()?;
                 }
-                if let Some((grace, _, hash, sealed)) = &fresh {
+                if let Some((grace, token, hash, sealed)) = &fresh {
                     let valid_until =
                         truncate_to_micros(now.checked_add(*grace).unwrap_or(Timestamp::MAX));
                     record.previous_secret = grace.is_positive().then_some(PreviousSecret {
@@ -752,6 +753,7 @@ impl TokenManager {
                         valid_until,
                     });
                     record.secret_hash = *hash;
+                    record.hint = token.hint();
                     record.sealed_secret.clone_from(sealed);
                 }
                 // A grace period never outlives the token.

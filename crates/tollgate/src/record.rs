@@ -136,6 +136,11 @@ pub struct TokenRecord {
     pub expires_at: Option<Timestamp>,
     /// When the token was last seen in a successful verification, if ever.
     pub last_used_at: Option<Timestamp>,
+    /// The last characters of the current secret ([`PlaintextToken::hint`]), so that people
+    /// can tell tokens apart; empty for records written before hints were kept.
+    ///
+    /// [`PlaintextToken::hint`]: crate::PlaintextToken::hint
+    pub hint: String,
     /// Hash of the current secret.
     pub secret_hash: SecretHash,
     /// The previous secret, during a regeneration grace period.
@@ -177,6 +182,7 @@ impl TokenRecord {
             updated_at: self.updated_at,
             expires_at: self.expires_at,
             last_used_at: self.last_used_at,
+            hint: self.hint.clone(),
         }
     }
 }
@@ -205,6 +211,10 @@ pub struct TokenInfo {
     pub expires_at: Option<Timestamp>,
     /// When it was last used, or `null`.
     pub last_used_at: Option<Timestamp>,
+    /// The last characters of the token, to tell it apart from others (not secret); empty
+    /// when unknown.
+    #[serde(default)]
+    pub hint: String,
 }
 
 #[cfg(test)]

@@ -47,6 +47,9 @@ const CHECKSUM_LEN: usize = 6;
 const BODY_LEN_V1: usize = RANDOM_LEN + CHECKSUM_LEN;
 const MAX_PREFIX_LEN: usize = 16;
 
+/// How many trailing characters of a token its [hint](PlaintextToken::hint) shows.
+pub const HINT_CHARS: usize = 4;
+
 /// The format version of tokens this crate issues.
 pub const TOKEN_FORMAT_VERSION: u32 = 1;
 
@@ -204,6 +207,20 @@ impl PlaintextToken {
     /// The secret token string. Show it to its owner once; never log it.
     pub fn expose_secret(&self) -> &str {
         &self.0
+    }
+
+    /// The last [`HINT_CHARS`] characters: enough to tell tokens apart at a glance, as the
+    /// token list shows them, and not secret (in Tollgate's format they are part of the
+    /// checksum, which anyone can compute from the token but which reveals nothing of the
+    /// random part).
+    pub fn hint(&self) -> String {
+        let start = self
+            .0
+            .char_indices()
+            .rev()
+            .nth(HINT_CHARS - 1)
+            .map_or(0, |(at, _)| at);
+        self.0[start..].to_owned()
     }
 
     pub(crate) fn from_unchecked(token: String) -> Self {

@@ -141,6 +141,7 @@ macro_rules! store_conformance_tests {
             failed_operations_change_nothing,
             inputs_are_validated_on_every_operation,
             lock_out_guard,
+            hints,
             hash_index_follows_updates,
             recoverable_secrets,
             apply_many_is_all_or_nothing,
@@ -559,6 +560,35 @@ pub mod conformance {
             assert!(matches!(err, Error::InvalidCursor), "{err:?}");
         }
         assert_eq!(manager.get(OWNER, id).await.unwrap(), issued.record);
+    }
+
+    /// Every token keeps the hint of its current secret, through the store, in its public
+    /// view and in its token file.
+    pub async fn hints(store: Arc<dyn TokenStore>) {
+        let (manager, _clock) = manager_with_clock(store);
+        let issued = issue(&manager, "hinted").await;
+        let secret = issued.token.expose_secret();
+        let hint = issued.token.hint();
+        assert_eq!(hint.chars().count(), crate::HINT_CHARS);
+        assert!(secret.ends_with(&hint));
+        let stored = manager.get(OWNER, issued.record.id).await.unwrap();
+        assert_eq!(stored.hint, hint);
+        assert_eq!(stored.info().hint, hint);
+        let file = manager.download(OWNER, issued.record.id).await.unwrap();
+        assert!(
+            file.to_json().contains(&format!("\"hint\": \"{hint}\"")),
+            "{}",
+            file.to_json()
+        );
+        let regenerated = manager
+            .regenerate(OWNER, issued.record.id, Regenerate::default())
+            .await
+            .unwrap();
+        assert_eq!(regenerated.record.hint, regenerated.token.hint());
+        assert_eq!(
+            manager.get(OWNER, issued.record.id).await.unwrap().hint,
+            regenerated.token.hint()
+        );
     }
 
     /// The last enabled, unexpired token holding the protected scope cannot be deleted,
