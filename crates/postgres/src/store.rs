@@ -435,6 +435,38 @@ impl TokenStore for PgStore {
         tx.commit().await.or_explain(self).await
     }
 
+    async fn setting(&self, key: &str) -> Result<Option<String>, Error> {
+        sqlx::query_scalar("SELECT value FROM tollgate_settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .or_explain(self)
+            .await
+    }
+
+    async fn init_setting(&self, key: &str, value: &str) -> Result<String, Error> {
+        // Insert-if-absent, then read: whoever inserted first wins. A racing insert that
+        // committed after this statement's snapshot is seen by the next attempt.
+        for _ in 0..3 {
+            let stored: Option<String> = sqlx::query_scalar(
+                "WITH inserted AS (INSERT INTO tollgate_settings (key, value) VALUES ($1, $2) \
+                 ON CONFLICT (key) DO NOTHING RETURNING value) \
+                 SELECT value FROM inserted UNION ALL \
+                 SELECT value FROM tollgate_settings WHERE key = $1 LIMIT 1",
+            )
+            .bind(key)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .or_explain(self)
+            .await?;
+            if let Some(stored) = stored {
+                return Ok(stored);
+            }
+        }
+        Err(PgStoreError::Corrupt("a setting vanished while it was being written").into())
+    }
+
     async fn get(&self, id: TokenId) -> Result<Option<TokenRecord>, Error> {
         let sql = concat!("SELECT ", columns!(), " FROM tollgate_tokens WHERE id = $1");
         let row = sqlx::query(sql)

@@ -30,6 +30,7 @@ const BY_OWNER: TableDefinition<'_, (&str, i64, [u8; 16]), ()> =
     TableDefinition::new("tollgate_by_owner");
 
 const SCHEMA_KEY: &str = "schema_version";
+const SETTINGS: TableDefinition<'_, &str, &str> = TableDefinition::new("tollgate_settings");
 
 /// A [`TokenStore`] in a redb file.
 ///
@@ -307,6 +308,34 @@ impl TokenStore for RedbStore {
             }
         });
         Ok(())
+    }
+
+    async fn setting(&self, key: &str) -> Result<Option<String>, Error> {
+        let read = || -> Result<Option<String>, RedbStoreError> {
+            let txn = self.db.begin_read()?;
+            let table = match txn.open_table(SETTINGS) {
+                Ok(table) => table,
+                // Files written before settings were kept have no such table.
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(err) => return Err(err.into()),
+            };
+            Ok(table.get(key)?.map(|v| v.value().to_owned()))
+        };
+        Ok(read()?)
+    }
+
+    async fn init_setting(&self, key: &str, value: &str) -> Result<String, Error> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.write(move |txn| {
+            let mut table = txn.open_table(SETTINGS)?;
+            let current = table.get(key.as_str())?.map(|v| v.value().to_owned());
+            if let Some(current) = current {
+                return Ok(Ok(current));
+            }
+            table.insert(key.as_str(), value.as_str())?;
+            Ok(Ok(value))
+        })
+        .await
     }
 
     async fn get(&self, id: TokenId) -> Result<Option<TokenRecord>, Error> {

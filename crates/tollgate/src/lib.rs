@@ -97,8 +97,8 @@ pub use crate::secret::{
     TokenFormat, TokenHasher,
 };
 pub use crate::store::{
-    ListFilter, ListPosition, ListRequest, SearchHit, SearchPosition, SearchRequest, StoreEvent,
-    TokenStore, sort_hits,
+    ListFilter, ListPosition, ListRequest, PREFIX_SETTING, SearchHit, SearchPosition,
+    SearchRequest, StoreEvent, TokenStore, sort_hits,
 };
 
 pub use jiff;

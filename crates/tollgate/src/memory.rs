@@ -28,6 +28,7 @@ struct Inner {
     by_hash: HashMap<[u8; 32], TokenId>,
     by_name: HashMap<(String, String), TokenId>,
     by_owner: HashMap<String, BTreeSet<ListPosition>>,
+    settings: HashMap<String, String>,
 }
 
 impl MemoryStore {
@@ -123,6 +124,19 @@ impl TokenStore for MemoryStore {
             inner.records.insert(record.id, record.clone());
         }
         Ok(())
+    }
+
+    async fn setting(&self, key: &str) -> Result<Option<String>, Error> {
+        Ok(self.read().settings.get(key).cloned())
+    }
+
+    async fn init_setting(&self, key: &str, value: &str) -> Result<String, Error> {
+        let mut inner = self.write();
+        Ok(inner
+            .settings
+            .entry(key.to_owned())
+            .or_insert_with(|| value.to_owned())
+            .clone())
     }
 
     async fn get(&self, id: TokenId) -> Result<Option<TokenRecord>, Error> {

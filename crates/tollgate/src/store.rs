@@ -368,6 +368,25 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
         Ok(())
     }
 
+    /// A setting kept with the tokens, such as [`PREFIX_SETTING`] (the prefix the store's
+    /// tokens are issued with); `None` when it was never set.
+    ///
+    /// The default keeps no settings and always answers `None`; the conformance suite's
+    /// `settings` check requires a store to keep them.
+    async fn setting(&self, key: &str) -> Result<Option<String>, Error> {
+        let _ = key;
+        Ok(None)
+    }
+
+    /// Sets `key` to `value` unless it is set already, atomically: the first value written
+    /// wins, even when several processes race. Returns the value the store holds now.
+    ///
+    /// The default keeps nothing and returns `value`.
+    async fn init_setting(&self, key: &str, value: &str) -> Result<String, Error> {
+        let _ = key;
+        Ok(value.to_owned())
+    }
+
     /// Changes made to the store by other processes sharing it, for caches to evict.
     ///
     /// `None` (the default) says that no other process writes to the store, so the
@@ -385,6 +404,10 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
         true
     }
 }
+
+/// The [setting](TokenStore::setting) that records the token prefix a store was created
+/// with, so that every program working on the store issues and checks tokens alike.
+pub const PREFIX_SETTING: &str = "token_prefix";
 
 /// Sorts hits best first: score, then newest.
 pub fn sort_hits(hits: &mut [SearchHit]) {

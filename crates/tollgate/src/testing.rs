@@ -142,6 +142,7 @@ macro_rules! store_conformance_tests {
             inputs_are_validated_on_every_operation,
             lock_out_guard,
             hints,
+            settings,
             hash_index_follows_updates,
             recoverable_secrets,
             apply_many_is_all_or_nothing,
@@ -560,6 +561,26 @@ pub mod conformance {
             assert!(matches!(err, Error::InvalidCursor), "{err:?}");
         }
         assert_eq!(manager.get(OWNER, id).await.unwrap(), issued.record);
+    }
+
+    /// Settings are kept, and the first value written for a key wins, even in a race.
+    pub async fn settings(store: Arc<dyn TokenStore>) {
+        let key = format!("conformance_{}", TokenId::generate().unwrap());
+        assert_eq!(store.setting(&key).await.unwrap(), None);
+        let racers: Vec<_> = (0..8)
+            .map(|i| {
+                let (store, key) = (store.clone(), key.clone());
+                tokio::spawn(async move { store.init_setting(&key, &format!("v{i}")).await })
+            })
+            .collect();
+        let mut winners = HashSet::new();
+        for racer in racers {
+            winners.insert(racer.await.unwrap().unwrap());
+        }
+        assert_eq!(winners.len(), 1, "{winners:?}");
+        let winner = winners.into_iter().next().unwrap();
+        assert_eq!(store.setting(&key).await.unwrap(), Some(winner.clone()));
+        assert_eq!(store.init_setting(&key, "later").await.unwrap(), winner);
     }
 
     /// Every token keeps the hint of its current secret, through the store, in its public
