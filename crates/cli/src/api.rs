@@ -11,8 +11,8 @@ use axum::{Extension, Json, Router};
 use serde::{Deserialize, Deserializer, Serialize};
 use tollgate::jiff::{SignedDuration, Timestamp};
 use tollgate::{
-    Error, Issued, ListFilter, ListOptions, NewToken, Regenerate, TokenId, TokenManager,
-    TokenRecord, TokenUpdate,
+    DeleteOptions, Error, Issued, ListFilter, ListOptions, NewToken, Regenerate, TokenId,
+    TokenManager, TokenRecord, TokenUpdate,
 };
 use tollgate_axum::{Tollgate, VerifiedToken};
 use utoipa::OpenApi as _;
@@ -25,6 +25,8 @@ pub(crate) const ADMIN_SCOPE: &str = "tollgate:admin";
 pub(crate) const DEFAULT_OWNER: &str = "default";
 /// The largest request body accepted.
 const MAX_BODY_BYTES: usize = 16 * 1024;
+/// How the OpenAPI document describes a 503.
+const UNAVAILABLE: &str = "`unavailable`: the token store cannot answer now; the message names the cause. Retry after `Retry-After` seconds.";
 
 /// The whole application: `/healthz`, `/demo/whoami`, `/api/v1/…`.
 pub(crate) fn router(manager: Arc<TokenManager>, tollgate: Tollgate) -> Router {
@@ -70,6 +72,9 @@ struct TokenView {
     expires_at: Option<Timestamp>,
     #[schema(value_type = Option<String>, format = DateTime)]
     last_used_at: Option<Timestamp>,
+    /// The last characters of the token, to tell it apart from others (not secret); empty
+    /// when unknown.
+    hint: String,
 }
 
 impl From<&TokenRecord> for TokenView {
@@ -86,6 +91,7 @@ impl From<&TokenRecord> for TokenView {
             updated_at: info.updated_at,
             expires_at: info.expires_at,
             last_used_at: info.last_used_at,
+            hint: info.hint,
         }
     }
 }
@@ -129,6 +135,9 @@ pub(crate) struct ApiError {
     message: String,
 }
 
+/// What a 503 asks clients to wait before retrying, in seconds.
+const RETRY_AFTER_SECONDS: &str = "1";
+
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
@@ -151,44 +160,33 @@ impl IntoResponse for ApiError {
                 message: self.message,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
+        response
     }
 }
 
+/// The status and the code come from the core's classification ([`Error::kind`],
+/// [`Error::code`]), the same one the CLI's exit codes come from.
 impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
-        let message = crate::sentence(&err);
-        let (status, code) = match &err {
-            Error::InvalidName(_) => (StatusCode::BAD_REQUEST, "invalid_name"),
-            Error::InvalidOwner(_) => (StatusCode::BAD_REQUEST, "invalid_owner"),
-            Error::InvalidScope { .. } => (StatusCode::BAD_REQUEST, "invalid_scope"),
-            Error::InvalidDescription(_) => (StatusCode::BAD_REQUEST, "invalid_description"),
-            Error::ExpiryInPast(_) => (StatusCode::BAD_REQUEST, "invalid_expiry"),
-            Error::InvalidGracePeriod(_) => (StatusCode::BAD_REQUEST, "invalid_grace_period"),
-            Error::InvalidCursor => (StatusCode::BAD_REQUEST, "invalid_cursor"),
-            Error::InvalidLimit { .. } => (StatusCode::BAD_REQUEST, "invalid_limit"),
-            Error::InvalidId => (StatusCode::BAD_REQUEST, "invalid_id"),
-            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            Error::NameTaken { .. } => (StatusCode::CONFLICT, "name_taken"),
-            Error::VersionConflict { .. } => (StatusCode::CONFLICT, "version_conflict"),
-            Error::Unavailable(_) => {
-                tracing::warn!(error = %message, "token store unavailable");
-                return Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the token store is unavailable; try again later",
-                );
-            }
-            _ => {
-                tracing::error!(error = %message, "request failed");
-                return Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal_error",
-                    "the request failed on the server",
-                );
-            }
-        };
-        Self::new(status, code, message)
+        let status = StatusCode::from_u16(err.kind().http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let message = err.report();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // The cause (refused, timed out, locked) tells an operator what to look at.
+            tracing::warn!(error = %message, "token store unavailable");
+        } else if status.is_server_error() {
+            // Internal details stay in the log.
+            tracing::error!(error = %message, "request failed");
+            return Self::new(status, "internal_error", "the request failed on the server");
+        }
+        Self::new(status, err.code(), message)
     }
 }
 
@@ -291,6 +289,28 @@ impl OwnerQuery {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
+struct ForceQuery {
+    /// Whose tokens; `default` when omitted.
+    owner: Option<String>,
+    /// Go ahead even if this deletes, disables or takes `tollgate:admin` from the last
+    /// enabled token holding that scope. **Nobody can then use this API** until a new admin
+    /// token is issued on the store itself (`tollgate apply NAME --scope tollgate:admin`).
+    force: Option<bool>,
+}
+
+impl ForceQuery {
+    fn owner(&self) -> &str {
+        self.owner.as_deref().unwrap_or(DEFAULT_OWNER)
+    }
+
+    fn force(&self) -> bool {
+        self.force.unwrap_or(false)
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
     /// Fuzzy search over names; results are ranked by relevance.
     q: Option<String>,
@@ -365,7 +385,8 @@ struct RegenerateBody {
     security(("bearer" = ["tollgate:admin"])),
     responses(
         (status = 200, body = PageView),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = UNAVAILABLE)
     ))]
 async fn list_tokens(
     State(manager): State<Arc<TokenManager>>,
@@ -425,7 +446,8 @@ fn issued_response(
     responses(
         (status = 201, body = IssuedView, description = "Issued; `token` is the secret."),
         (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "Name taken."),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = UNAVAILABLE)
     ))]
 async fn apply_token(
     State(manager): State<Arc<TokenManager>>,
@@ -455,7 +477,8 @@ async fn apply_token(
 /// One token.
 #[utoipa::path(get, path = "/api/v1/tokens/{id}", params(("id" = String, Path), OwnerQuery), tag = "tokens",
     security(("bearer" = ["tollgate:admin"])),
-    responses((status = 200, body = TokenView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = TokenView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = UNAVAILABLE)))]
 async fn get_token(
     State(manager): State<Arc<TokenManager>>,
     Path(id): Path<String>,
@@ -465,17 +488,19 @@ async fn get_token(
     Ok((etag(&record), Json(TokenView::from(&record))).into_response())
 }
 
-/// Changes a token. Send `If-Match` with the `ETag` you read to refuse a concurrent change.
-#[utoipa::path(patch, path = "/api/v1/tokens/{id}", params(("id" = String, Path), OwnerQuery), request_body = ModifyBody, tag = "tokens",
+/// Changes a token. Without `If-Match` the change always applies, whatever else changed the
+/// token meanwhile; send `If-Match` with the `ETag` you read to refuse a concurrent change.
+#[utoipa::path(patch, path = "/api/v1/tokens/{id}", params(("id" = String, Path), ForceQuery), request_body = ModifyBody, tag = "tokens",
     security(("bearer" = ["tollgate:admin"])),
     responses(
         (status = 200, body = TokenView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "Name taken, or the token changed since If-Match.")
+        (status = 409, body = ErrorBody, description = "`name_taken`; `version_conflict`: the token changed since If-Match (the message names both versions); `lockout`: it would disable or descope the last admin token (see `force`)."),
+        (status = 503, body = ErrorBody, description = UNAVAILABLE)
     ))]
 async fn modify_token(
     State(manager): State<Arc<TokenManager>>,
     Path(id): Path<String>,
-    ApiQuery(query): ApiQuery<OwnerQuery>,
+    ApiQuery(query): ApiQuery<ForceQuery>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<ModifyBody>,
 ) -> Result<Response, ApiError> {
@@ -499,6 +524,7 @@ async fn modify_token(
     if let Some(version) = if_match(&headers)? {
         update = update.expected_version(version);
     }
+    update = update.force(query.force());
     let record = manager.modify(query.owner(), id, update).await?;
     Ok((etag(&record), Json(TokenView::from(&record))).into_response())
 }
@@ -508,7 +534,8 @@ async fn modify_token(
     security(("bearer" = ["tollgate:admin"])),
     responses(
         (status = 200, body = IssuedView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody)
+        (status = 409, body = ErrorBody, description = "The token changed since If-Match."),
+        (status = 503, body = ErrorBody, description = UNAVAILABLE)
     ))]
 async fn regenerate_token(
     State(manager): State<Arc<TokenManager>>,
@@ -546,15 +573,22 @@ async fn regenerate_token(
 }
 
 /// Deletes a token for good; it fails verification from this response on.
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", params(("id" = String, Path), OwnerQuery), tag = "tokens",
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", params(("id" = String, Path), ForceQuery), tag = "tokens",
     security(("bearer" = ["tollgate:admin"])),
-    responses((status = 204, description = "Deleted."), (status = 404, body = ErrorBody)))]
+    responses(
+        (status = 204, description = "Deleted."), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`lockout`: this is the last enabled admin token (see `force`)."),
+        (status = 503, body = ErrorBody, description = UNAVAILABLE)
+    ))]
 async fn delete_token(
     State(manager): State<Arc<TokenManager>>,
     Path(id): Path<String>,
-    ApiQuery(query): ApiQuery<OwnerQuery>,
+    ApiQuery(query): ApiQuery<ForceQuery>,
 ) -> Result<StatusCode, ApiError> {
-    manager.delete(query.owner(), parse_id(&id)?).await?;
+    let options = DeleteOptions::default().force(query.force());
+    manager
+        .delete_with(query.owner(), parse_id(&id)?, options)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -562,7 +596,9 @@ async fn delete_token(
 /// mode; use `POST …/regenerate?download=true` for a file with a fresh secret.
 #[utoipa::path(get, path = "/api/v1/tokens/{id}/download", params(("id" = String, Path), OwnerQuery), tag = "tokens",
     security(("bearer" = ["tollgate:admin"])),
-    responses((status = 200, content_type = "application/json", description = "A tollgate-token-file document."), (status = 404, body = ErrorBody)))]
+    responses((status = 200, content_type = "application/json", description = "A tollgate-token-file document."),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = UNAVAILABLE)))]
 async fn download_token(
     State(manager): State<Arc<TokenManager>>,
     Path(id): Path<String>,

@@ -8,8 +8,9 @@ use tollgate::jiff::{SignedDuration, Span, SpanRelativeTo, Timestamp};
 /// Manage API tokens: apply, list, search, download, modify, delete and verify.
 ///
 /// Tokens live in an embedded redb file (created on first use). `serve` offers the same over
-/// HTTP. Exit codes: 0 success,
-/// 1 verification failed or token not found, 2 bad input or usage, 3 the token store failed.
+/// HTTP. Exit codes: 0 success, 1 verification failed or token not found, 2 bad input, usage
+/// or a conflict (a name taken, a version changed, the last admin token), 3 the token store
+/// failed or standard output could not be written.
 #[derive(Debug, Parser)]
 #[command(name = "tollgate", version, propagate_version = true)]
 pub(crate) struct Cli {
@@ -193,8 +194,13 @@ pub(crate) struct ModifyArgs {
     /// With --regenerate: also write the token file, new secret included, to FILE.
     #[arg(short, long, value_name = "FILE", requires = "regenerate")]
     pub(crate) output: Option<PathBuf>,
-    /// Overwrite FILE if it exists.
-    #[arg(long, requires = "output")]
+    /// Go ahead even if this disables the last enabled token with the `tollgate:admin` scope
+    /// or takes that scope away from it; with -o, also overwrite FILE if it exists.
+    ///
+    /// Warning: this can lock every administrator out of the management API of `tollgate
+    /// serve` until a new admin token is issued with `tollgate apply NAME --scope
+    /// tollgate:admin` on the store itself.
+    #[arg(long)]
     pub(crate) force: bool,
 }
 
@@ -205,6 +211,13 @@ pub(crate) struct DeleteArgs {
     /// Do not ask for confirmation (required when standard input is not a terminal).
     #[arg(long, short)]
     pub(crate) yes: bool,
+    /// Delete even the last enabled token with the `tollgate:admin` scope.
+    ///
+    /// Warning: this can lock every administrator out of the management API of `tollgate
+    /// serve` until a new admin token is issued with `tollgate apply NAME --scope
+    /// tollgate:admin` on the store itself.
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,20 +1,25 @@
 //! The commands.
 
+use std::fmt::Write as _;
 use std::io::{BufRead as _, IsTerminal as _, Read as _, Write as _};
+use std::path::Path;
 
 use serde::Serialize;
 use tollgate::{
-    EncryptionKey, Expiry, ListFilter, ListOptions, NewToken, Regenerate, TokenFormat, TokenHasher,
-    TokenId, TokenManager, TokenUpdate, Verification,
+    DeleteOptions, EncryptionKey, Expiry, Issued, ListFilter, ListOptions, NewToken, Regenerate,
+    TokenFormat, TokenHasher, TokenId, TokenManager, TokenUpdate, Verification,
 };
 use tollgate_postgres::PgStore;
 use tollgate_redb::RedbStore;
 
+use crate::api::ADMIN_SCOPE;
 use crate::args::{
     ApplyArgs, Cli, Command, DeleteArgs, DownloadArgs, ListArgs, ModifyArgs, VerifyArgs,
 };
-use crate::output::{Destination, JsonToken, details, file_name, print_json, table};
-use crate::{Failure, sentence};
+use crate::output::{
+    Destination, JsonToken, details, emit, file_name, json_text, table, write_stdout,
+};
+use crate::{Failure, complain, sentence};
 
 /// Environment variable holding the hashing pepper (at least 16 bytes), if any.
 const PEPPER_ENV: &str = "TOLLGATE_PEPPER";
@@ -59,11 +64,10 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
             let manager = settings.open().await?;
             let record = manager.get(owner, id).await?;
             if json {
-                print_json(&record.info());
+                emit(&json_text(&record.info()))
             } else {
-                print!("{}", details(&record, manager.now()));
+                emit(&details(&record, manager.now()))
             }
-            Ok(())
         }
         Command::Download(args) => download(&settings.open().await?, owner, json, args).await,
         Command::Modify(args) => modify(&settings.open().await?, owner, json, args).await,
@@ -114,9 +118,11 @@ impl Settings {
                 TokenManager::new(store)
             }
         };
+        // The CLI refuses, as `serve` does, to remove the last way into the management API.
         let mut manager = manager
             .with_format(self.format.clone())
-            .with_hasher(self.hasher.clone());
+            .with_hasher(self.hasher.clone())
+            .with_protected_scope(ADMIN_SCOPE);
         if let Some(key) = &self.key {
             manager = manager.with_encryption_key(key.clone());
         }
@@ -128,21 +134,21 @@ fn parse_id(text: &str) -> Result<TokenId, Failure> {
     Ok(text.parse::<TokenId>()?)
 }
 
-/// Prints a just-issued token for people: the secret on a line of its own.
-fn announce(
+/// A just-issued token for people: the secret on a line of its own.
+fn announcement(
     verb: &str,
     record: &tollgate::TokenRecord,
     secret: &str,
-    file: Option<&std::path::Path>,
-) {
-    println!("{verb} token {:?} (id {}).", record.name, record.id);
-    println!();
-    println!("    {secret}");
-    println!();
-    println!("Copy it now: it is not stored and will not be shown again.");
+    file: Option<&Path>,
+) -> String {
+    let mut text = format!(
+        "{verb} token {:?} (id {}).\n\n    {secret}\n\nCopy it now: it is not stored and will not be shown again.\n",
+        record.name, record.id
+    );
     if let Some(path) = file {
-        println!("Token file written to {}.", path.display());
+        let _ = writeln!(text, "Token file written to {}.", path.display());
     }
+    text
 }
 
 async fn apply(
@@ -167,49 +173,134 @@ async fn apply(
         new = new.description(description);
     }
     let issued = manager.apply(owner, new).await?;
-    hand_over("Issued", manager, &issued, destination, json)
+    hand_over(manager, &issued, destination, json, Issuance::Applied).await
 }
 
-/// Hands a just-issued secret to the user: the token file first (when asked for), then the
-/// secret on standard output. If the file cannot be written, the secret is still printed:
-/// it exists nowhere else.
-fn hand_over(
-    verb: &str,
+/// How a secret came to be in hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Issuance {
+    /// `apply`: a new token, which can be taken back.
+    Applied,
+    /// `modify --regenerate`: the old secret is replaced, which cannot be taken back.
+    Regenerated,
+}
+
+/// Hands a just-issued secret to the user: the token file first (when asked for), then
+/// everything meant for standard output, rendered whole and written with one write and a
+/// flush before the command reports success.
+///
+/// If standard output cannot be written (a closed pipe, a full disk), the secret may have
+/// reached nobody. Then an applied token is deleted again, so that nothing stays issued whose
+/// secret nobody saw; a regeneration cannot be undone, so the error says to regenerate
+/// again. Either way the command fails with exit 3, unless the token file holds the secret.
+/// If only the token file cannot be written, the secret is still printed: it exists nowhere
+/// else.
+async fn hand_over(
     manager: &TokenManager,
-    issued: &tollgate::Issued,
+    issued: &Issued,
     destination: Option<Destination>,
     json: bool,
+    issuance: Issuance,
 ) -> Result<(), Failure> {
-    let written = match destination {
-        Some(destination) => match destination.write(&issued.token_file(manager.now()).to_json()) {
-            Ok(path) => path,
-            Err(failure) => {
-                announce(verb, &issued.record, issued.token.expose_secret(), None);
-                return Err(failure);
-            }
-        },
-        None => None,
-    };
+    // The plaintext goes through these strings: wipe them when done (and reserve enough
+    // that growing leaves no copy behind).
+    let mut text = zeroize::Zeroizing::new(String::with_capacity(4096));
+    let mut saved_to = None;
+    let mut file_failure = None;
+    if let Some(destination) = destination {
+        let file = zeroize::Zeroizing::new(issued.token_file(manager.now()).to_json());
+        match destination {
+            Destination::Stdout => text.push_str(&file),
+            destination => match destination.write(&file) {
+                Ok(path) => saved_to = path,
+                Err(failure) => file_failure = Some(failure),
+            },
+        }
+    }
+    let secret = issued.token.expose_secret();
     if json {
-        print_json(&JsonToken {
+        text.push_str(&zeroize::Zeroizing::new(json_text(&JsonToken {
             info: issued.record.info(),
-            token: Some(issued.token.expose_secret()),
-        });
+            token: Some(secret),
+        })));
     } else {
-        announce(
+        let verb = match issuance {
+            Issuance::Applied => "Issued",
+            Issuance::Regenerated => "Regenerated",
+        };
+        text.push_str(&zeroize::Zeroizing::new(announcement(
             verb,
             &issued.record,
-            issued.token.expose_secret(),
-            written.as_deref(),
-        );
+            secret,
+            saved_to.as_deref(),
+        )));
         if let Some(previous) = &issued.record.previous_secret {
-            println!(
+            let _ = writeln!(
+                text,
                 "The old secret keeps working until {}.",
                 previous.valid_until.strftime("%Y-%m-%d %H:%M:%S UTC")
             );
         }
     }
-    Ok(())
+    let Err(err) = write_stdout(&text) else {
+        return file_failure.map_or(Ok(()), Err);
+    };
+    secret_not_shown(manager, issued, issuance, &err, saved_to.as_deref()).await
+}
+
+/// Standard output failed with `err` after `issued`'s secret was made: say where the secret
+/// is, or take the token back, or say that the secret is lost.
+async fn secret_not_shown(
+    manager: &TokenManager,
+    issued: &Issued,
+    issuance: Issuance,
+    err: &std::io::Error,
+    saved_to: Option<&Path>,
+) -> Result<(), Failure> {
+    let record = &issued.record;
+    let token = format!("token {:?} (id {})", record.name, record.id);
+    if let Some(path) = saved_to {
+        complain(&format!(
+            "warning: the secret of {token} could not be written to standard output ({err}); it is in the token file {}",
+            path.display()
+        ));
+        return Ok(());
+    }
+    match issuance {
+        Issuance::Applied => {
+            // Restoring the state before apply: the lock-out guard has nothing to protect.
+            let undone = manager
+                .delete_with(
+                    &record.owner,
+                    record.id,
+                    DeleteOptions::default().force(true),
+                )
+                .await;
+            Err(Failure::Store(match undone {
+                Ok(()) => format!(
+                    "{token} was not issued: its secret could not be written to standard output ({err}), so the token was deleted again"
+                ),
+                Err(undo) => format!(
+                    "the secret of {token} could not be written to standard output ({err}), and deleting the token failed too ({}); delete it with `tollgate delete {} --yes --force`",
+                    undo.report(),
+                    record.id
+                ),
+            }))
+        }
+        Issuance::Regenerated => {
+            let old = match &record.previous_secret {
+                Some(previous) => format!(
+                    "the old secret keeps working until {}",
+                    previous.valid_until.strftime("%Y-%m-%d %H:%M:%S UTC")
+                ),
+                None => "the old secret no longer works".to_owned(),
+            };
+            Err(Failure::Store(format!(
+                "{token} was regenerated, but its new secret could not be written to standard output ({err}) and is lost; {old}; regenerate the token again: `tollgate modify {} --regenerate`",
+                record.id
+            )))
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -240,22 +331,19 @@ async fn list(
     };
     let page = manager.list(owner, options).await?;
     if json {
-        print_json(&JsonPage {
+        return emit(&json_text(&JsonPage {
             items: page.items.iter().map(tollgate::TokenRecord::info).collect(),
             next_cursor: page.next_cursor,
-        });
-        return Ok(());
+        }));
     }
     if page.items.is_empty() {
-        println!("No tokens found.");
-        return Ok(());
+        return emit("No tokens found.\n");
     }
-    print!("{}", table(&page.items, manager.now()));
+    let mut text = table(&page.items, manager.now());
     if let Some(cursor) = page.next_cursor {
-        println!();
-        println!("More tokens: add --cursor {cursor}");
+        let _ = write!(text, "\nMore tokens: add --cursor {cursor}\n");
     }
-    Ok(())
+    emit(&text)
 }
 
 async fn download(
@@ -270,22 +358,23 @@ async fn download(
         .output
         .unwrap_or_else(|| file_name(&file.token.name, &id.to_string()));
     let written = Destination::prepare(&path, args.force)?.write(&file.to_json())?;
-    if let Some(path) = written {
-        if json {
-            print_json(&serde_json::json!({
-                "path": path,
-                "secret_included": file.secret_included(),
-            }));
-        } else {
-            println!("Token file written to {}.", path.display());
-            if !file.secret_included() {
-                println!(
-                    "It does not contain the secret, which is not stored; run `tollgate modify {id} --regenerate -o FILE` for a new one."
-                );
-            }
-        }
+    let Some(path) = written else {
+        return Ok(());
+    };
+    if json {
+        return emit(&json_text(&serde_json::json!({
+            "path": path,
+            "secret_included": file.secret_included(),
+        })));
     }
-    Ok(())
+    let mut text = format!("Token file written to {}.\n", path.display());
+    if !file.secret_included() {
+        let _ = writeln!(
+            text,
+            "It does not contain the secret, which is not stored; run `tollgate modify {id} --regenerate -o FILE` for a new one."
+        );
+    }
+    emit(&text)
 }
 
 async fn modify(
@@ -329,14 +418,17 @@ async fn modify(
     if let Some(version) = args.if_version {
         update = update.expected_version(version);
     }
+    update = update.force(args.force);
     if !args.regenerate {
         let record = manager.modify(owner, id, update).await?;
-        if json {
-            print_json(&record.info());
+        return if json {
+            emit(&json_text(&record.info()))
         } else {
-            println!("Modified token {:?} (id {}).", record.name, record.id);
-        }
-        return Ok(());
+            emit(&format!(
+                "Modified token {:?} (id {}).\n",
+                record.name, record.id
+            ))
+        };
     }
     let mut regenerate = Regenerate::default();
     if let Some(grace) = args.grace {
@@ -345,7 +437,7 @@ async fn modify(
     let issued = manager
         .modify_and_regenerate(owner, id, update, regenerate)
         .await?;
-    hand_over("Regenerated", manager, &issued, destination, json)
+    hand_over(manager, &issued, destination, json, Issuance::Regenerated).await
 }
 
 async fn delete(
@@ -363,11 +455,13 @@ async fn delete(
                 "refusing to delete without confirmation: standard input is not a terminal; pass --yes".to_owned(),
             ));
         }
-        eprint!(
+        let mut stderr = std::io::stderr();
+        let _ = write!(
+            stderr,
             "Delete token {:?} (id {id})? It stops working at once and cannot be restored. [y/N] ",
             record.name
         );
-        let _ = std::io::stderr().flush();
+        let _ = stderr.flush();
         let mut answer = String::new();
         stdin
             .lock()
@@ -377,13 +471,14 @@ async fn delete(
             return Err(Failure::Usage("not deleted".to_owned()));
         }
     }
-    manager.delete(owner, id).await?;
+    manager
+        .delete_with(owner, id, DeleteOptions::default().force(args.force))
+        .await?;
     if json {
-        print_json(&serde_json::json!({ "deleted": id }));
+        emit(&json_text(&serde_json::json!({ "deleted": id })))
     } else {
-        println!("Deleted token {:?} (id {id}).", record.name);
+        emit(&format!("Deleted token {:?} (id {id}).\n", record.name))
     }
-    Ok(())
 }
 
 #[derive(Serialize)]
@@ -401,8 +496,9 @@ async fn verify(settings: &Settings, json: bool, args: VerifyArgs) -> Result<(),
         None => {
             let stdin = std::io::stdin();
             if stdin.is_terminal() {
-                eprint!("Token: ");
-                let _ = std::io::stderr().flush();
+                let mut stderr = std::io::stderr();
+                let _ = write!(stderr, "Token: ");
+                let _ = stderr.flush();
             }
             let mut input = String::new();
             stdin.lock().take(4096).read_line(&mut input).map_err(|e| {
@@ -421,28 +517,32 @@ async fn verify(settings: &Settings, json: bool, args: VerifyArgs) -> Result<(),
     // Record the use now: a CLI process does not live to flush later.
     manager.flush_last_used().await?;
     let reason = outcome.failure_reason();
-    if json {
-        print_json(&JsonVerification {
+    let text = if json {
+        json_text(&JsonVerification {
             valid: outcome.is_valid(),
             reason: reason.clone(),
             token: outcome.record().map(tollgate::TokenRecord::info),
-        });
+        })
+    } else if let Verification::Valid(record) = &outcome {
+        let scopes = if record.scopes.is_empty() {
+            "no scopes".to_owned()
+        } else {
+            format!("scopes: {}", record.scopes.join(" "))
+        };
+        format!(
+            "valid: token {:?} (id {}) of owner {:?}, {scopes}\n",
+            record.name, record.id, record.owner
+        )
+    } else {
+        String::new()
+    };
+    // The answer is the exit code: a closed pipe does not change it.
+    match emit(&text) {
+        Ok(()) | Err(Failure::OutputClosed) => {}
+        Err(failure) => return Err(failure),
     }
-    match (&outcome, reason) {
-        (Verification::Valid(record), _) => {
-            if !json {
-                let scopes = if record.scopes.is_empty() {
-                    "no scopes".to_owned()
-                } else {
-                    format!("scopes: {}", record.scopes.join(" "))
-                };
-                println!(
-                    "valid: token {:?} (id {}) of owner {:?}, {scopes}",
-                    record.name, record.id, record.owner
-                );
-            }
-            Ok(())
-        }
-        (_, reason) => Err(Failure::NotFound(reason.unwrap_or_default())),
+    match reason {
+        None => Ok(()),
+        Some(reason) => Err(Failure::NotFound(reason)),
     }
 }

@@ -20,9 +20,28 @@ pub(crate) struct JsonToken<'a> {
     pub(crate) token: Option<&'a str>,
 }
 
-pub(crate) fn print_json(value: &impl Serialize) {
-    let json = serde_json::to_string_pretty(value).expect("output always serializes");
-    println!("{json}");
+/// `value` as pretty JSON, with a final newline.
+pub(crate) fn json_text(value: &impl Serialize) -> String {
+    let mut json = serde_json::to_string_pretty(value).expect("output always serializes");
+    json.push('\n');
+    json
+}
+
+/// Writes `text` to standard output whole, then flushes: every byte of it reached the
+/// pipe, file or terminal, or the error says why not.
+///
+/// Nothing in this crate uses `print!`: Rust ignores `SIGPIPE`, so `print!` panics when the
+/// reader of a pipe has gone (`tollgate list | head -1`).
+pub(crate) fn write_stdout(text: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()
+}
+
+/// Writes what a command reports (nothing that exists nowhere else) to standard output. A
+/// closed pipe ends the command quietly; see [`Failure::output`].
+pub(crate) fn emit(text: &str) -> Result<(), Failure> {
+    write_stdout(text).map_err(|err| Failure::output(&err))
 }
 
 fn time(at: Option<Timestamp>) -> String {
@@ -225,7 +244,7 @@ impl Destination {
     pub(crate) fn write(self, content: &str) -> Result<Option<PathBuf>, Failure> {
         match self {
             Self::Stdout => {
-                print!("{content}");
+                emit(content)?;
                 Ok(None)
             }
             Self::File {

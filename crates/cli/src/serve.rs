@@ -1,15 +1,16 @@
 //! `tollgate serve`: the management API and a guarded demo API over HTTP.
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tollgate::{ListOptions, NewToken, TokenManager};
+use tollgate::{DeleteOptions, ListOptions, NewToken, TokenManager};
 use tollgate_axum::Tollgate;
 
 use crate::Failure;
 use crate::api::{ADMIN_SCOPE, DEFAULT_OWNER, router};
+use crate::output::write_stdout;
 
 /// How often coalesced `last_used_at` times are written.
 const LAST_USED_FLUSH: Duration = Duration::from_secs(10);
@@ -18,17 +19,20 @@ const BOOTSTRAP_NAME: &str = "tollgate-admin";
 
 pub(crate) async fn serve(manager: TokenManager, addr: SocketAddr) -> Result<(), Failure> {
     init_logging();
-    let manager = Arc::new(manager);
-    bootstrap_admin(&manager).await?;
-    let shutdown = shutdown_signal()?;
+    let manager = Arc::new(manager.with_protected_scope(ADMIN_SCOPE));
+    // Listen first: a server that cannot listen must not spend the one-time admin token.
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Failure::Usage(format!("cannot listen on {addr}: {e}")))?;
     let local = listener
         .local_addr()
         .map_err(|e| Failure::Usage(format!("cannot listen on {addr}: {e}")))?;
-    println!("Tollgate listening on http://{local}");
-    let _ = std::io::stdout().flush();
+    let shutdown = shutdown_signal()?;
+    bootstrap_admin(&manager).await?;
+    // Only a convenience: a server whose standard output nobody reads still serves.
+    if let Err(err) = write_stdout(&format!("Tollgate listening on http://{local}\n")) {
+        tracing::debug!(%err, "cannot write to standard output");
+    }
     tracing::info!(%local, "serving");
 
     let tollgate = Tollgate::new(manager.clone()).with_realm("tollgate");
@@ -44,7 +48,8 @@ pub(crate) async fn serve(manager: TokenManager, addr: SocketAddr) -> Result<(),
     Ok(())
 }
 
-/// On first start with an empty store, issues one admin token and prints it once.
+/// On first start with an empty store, issues one admin token and prints it once. If it
+/// cannot be printed, the token is deleted again, so that the next start issues one.
 async fn bootstrap_admin(manager: &TokenManager) -> Result<(), Failure> {
     let page = manager
         .list(
@@ -66,15 +71,29 @@ async fn bootstrap_admin(manager: &TokenManager) -> Result<(), Failure> {
                 .scopes([ADMIN_SCOPE]),
         )
         .await?;
-    println!(
-        "The store was empty: issued the admin token {BOOTSTRAP_NAME:?} (id {}, scope {ADMIN_SCOPE}).",
-        issued.record.id
-    );
-    println!("Keep it now; it is not stored and will not be shown again:");
-    println!();
-    println!("    {}", issued.token.expose_secret());
-    println!();
-    Ok(())
+    let text = zeroize::Zeroizing::new(format!(
+        "The store was empty: issued the admin token {BOOTSTRAP_NAME:?} (id {}, scope {ADMIN_SCOPE}).\n\
+         Keep it now; it is not stored and will not be shown again:\n\n    {}\n\n",
+        issued.record.id,
+        issued.token.expose_secret()
+    ));
+    let Err(err) = write_stdout(&text) else {
+        return Ok(());
+    };
+    // Nobody saw the secret: take the token back (forced, since it is the only admin token).
+    let id = issued.record.id;
+    let undone = manager
+        .delete_with(DEFAULT_OWNER, id, DeleteOptions::default().force(true))
+        .await;
+    Err(Failure::Store(match undone {
+        Ok(()) => format!(
+            "the admin token could not be written to standard output ({err}), so it was deleted again; the next start issues a new one"
+        ),
+        Err(undo) => format!(
+            "the admin token (id {id}) could not be written to standard output ({err}), and deleting it failed too ({}); delete it with `tollgate delete {id} --yes --force`, then start again",
+            undo.report()
+        ),
+    }))
 }
 
 fn init_logging() {

@@ -105,6 +105,7 @@ fn apply_prints_the_token_once_and_json_has_every_field() {
             "description",
             "enabled",
             "expires_at",
+            "hint",
             "id",
             "last_used_at",
             "name",
@@ -681,4 +682,106 @@ fn delete_on_a_terminal_asks_first() {
     assert!(out.status.success(), "{shown}");
     assert!(shown.contains("Deleted token \"asked\""), "{shown}");
     env.verify(&secret).code(1);
+}
+
+#[test]
+fn an_invalid_owner_or_search_query_exits_2() {
+    let env = Env::new();
+    let (id, _) = env.apply("mine", &[]);
+    let query = "q".repeat(300);
+    let cases: &[(&[&str], &str)] = &[
+        (&["--owner", "", "list"], "invalid owner: it is empty"),
+        (&["--owner", "   ", "list"], "invalid owner: it is empty"),
+        (&["--owner", "a\u{1}b", "list"], "invalid owner"),
+        (&["--owner", "", "show", &id], "invalid owner"),
+        (&["--owner", "", "delete", &id, "--yes"], "invalid owner"),
+        (
+            &["list", &query],
+            "invalid search query: it is longer than 200 characters",
+        ),
+        (&["list", "tab\tquery"], "invalid search query"),
+    ];
+    for (args, message) in cases {
+        env.cmd()
+            .args(*args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::starts_with("error: ").and(predicate::str::contains(*message)));
+    }
+    assert_eq!(env.names(&[]), ["mine"]);
+}
+
+#[test]
+fn the_last_admin_token_is_protected_unless_forced() {
+    let env = Env::new();
+    let (admin, secret) = env.apply("admin", &["--scope", "tollgate:admin"]);
+    let refused = "refused: this is the last enabled token with the scope \"tollgate:admin\"";
+    for args in [
+        &["delete", &admin, "--yes"][..],
+        &["modify", &admin, "--disable"],
+        &["modify", &admin, "--no-scopes"],
+        &["modify", &admin, "--scope", "read"],
+        &["modify", &admin, "--scope", "read", "--regenerate"],
+    ] {
+        env.cmd()
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(refused));
+    }
+    env.verify(&secret).success();
+    let shown = env.json(&["show", &admin]);
+    assert_eq!(shown["enabled"], true);
+    assert_eq!(shown["scopes"], serde_json::json!(["tollgate:admin"]));
+    // What keeps it an enabled admin token is allowed.
+    env.cmd()
+        .args(["modify", &admin, "--description", "the first admin"])
+        .assert()
+        .success();
+    // Tokens without the scope are not protected.
+    let (plain, _) = env.apply("plain", &[]);
+    env.cmd()
+        .args(["delete", &plain, "--yes"])
+        .assert()
+        .success();
+
+    // Another admin token: the first is no longer the last.
+    let (second, _) = env.apply("second admin", &["--scope", "tollgate:admin"]);
+    env.cmd()
+        .args(["modify", &admin, "--disable"])
+        .assert()
+        .success();
+    env.cmd()
+        .args(["delete", &second, "--yes"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(refused));
+    // Forced, it goes through.
+    env.cmd()
+        .args(["delete", &second, "--yes", "--force"])
+        .assert()
+        .success();
+    env.cmd()
+        .args(["modify", &admin, "--enable"])
+        .assert()
+        .success();
+    env.cmd()
+        .args(["modify", &admin, "--no-scopes"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(refused));
+    env.cmd()
+        .args(["modify", &admin, "--no-scopes", "--force"])
+        .assert()
+        .success();
+    assert_eq!(env.json(&["show", &admin])["scopes"], serde_json::json!([]));
+
+    // The flags are documented, with their warning.
+    for command in ["delete", "modify"] {
+        env.cmd()
+            .args([command, "--help"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("--force").and(predicate::str::contains("lock")));
+    }
 }

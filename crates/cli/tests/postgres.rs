@@ -111,3 +111,44 @@ async fn two_servers_share_one_store() {
     first.terminate().await;
     second.terminate().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unavailable_store_is_a_503_that_names_its_cause() {
+    use sqlx::Connection as _;
+    let Some((_store, schema)) = tollgate_postgres::testing::fresh().await else {
+        return;
+    };
+    let url = schema.url();
+    let server = Server::start_with(&[OsStr::new("--store"), OsStr::new(&url)]).await;
+    // Verified once, the admin token is cached: the guard lets the next request through
+    // without the store.
+    let (status, _) = server.admin_call(Method::GET, "/api/v1/tokens", None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let mut locker = sqlx::PgConnection::connect_with(&schema.options())
+        .await
+        .unwrap();
+    let mut transaction = locker.begin().await.unwrap();
+    sqlx::query("LOCK TABLE tollgate_tokens IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *transaction)
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (status, headers, body) = server
+        .send(Method::GET, "/api/v1/tokens", Some(server.admin()), None)
+        .await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    let cause = message
+        .strip_prefix("token store unavailable: ")
+        .unwrap_or_else(|| panic!("{message}"));
+    assert!(!cause.is_empty(), "{message}");
+    transaction.rollback().await.unwrap();
+
+    let (status, _) = server.admin_call(Method::GET, "/api/v1/tokens", None).await;
+    assert_eq!(status, StatusCode::OK);
+    server.terminate().await;
+}

@@ -558,6 +558,25 @@ async fn the_openapi_document_describes_every_endpoint() {
             );
         }
     }
+    // The lock-out override and its refusal are documented.
+    for method in ["delete", "patch"] {
+        let operation = &paths["/api/v1/tokens/{id}"][method];
+        let parameters = operation["parameters"].as_array().unwrap();
+        assert!(
+            parameters
+                .iter()
+                .any(|p| p["name"] == "force" && p["in"] == "query"),
+            "{method}: {operation}"
+        );
+        assert!(
+            operation["responses"].get("409").is_some(),
+            "{method}: {operation}"
+        );
+        assert!(
+            operation["responses"].get("503").is_some(),
+            "{method}: {operation}"
+        );
+    }
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     let token_fields: Vec<&str> = schemas["TokenView"]["properties"]
         .as_object()
@@ -576,12 +595,303 @@ async fn the_openapi_document_describes_every_endpoint() {
         "updated_at",
         "expires_at",
         "last_used_at",
+        "hint",
     ] {
         assert!(token_fields.contains(&field), "{field}");
     }
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
+    );
+    server.terminate().await;
+}
+
+#[tokio::test]
+async fn serve_issues_nothing_until_it_listens() {
+    let (_dir, db) = temp_db();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(binary())
+            .args(["serve", "--addr", &addr, "--db"])
+            .arg(&db)
+            .env_remove("TOLLGATE_DATABASE_URL")
+            .env("RUST_LOG", "warn")
+            .output(),
+    )
+    .await
+    .expect("serve gives up at once")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("tg_"), "no token was printed: {stdout}");
+    drop(taken);
+    // The one-time admin token was not spent.
+    let server = Server::start(&db).await;
+    assert!(
+        server.admin.is_some(),
+        "the next start prints the admin token"
+    );
+    let (status, _) = server.admin_call(Method::GET, "/api/v1/tokens", None).await;
+    assert_eq!(status, StatusCode::OK);
+    server.terminate().await;
+}
+
+#[tokio::test]
+async fn serve_whose_admin_token_cannot_be_shown_issues_none() {
+    let (_dir, db) = temp_db();
+    let mut command = common::tollgate(&db);
+    command.args(["serve", "--addr", "127.0.0.1:0"]);
+    let out = tokio::task::spawn_blocking(move || common::with_closed_stdout(&mut command))
+        .await
+        .unwrap();
+    common::assert_no_panic(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("could not be written"), "{stderr}");
+    let server = Server::start(&db).await;
+    assert!(
+        server.admin.is_some(),
+        "the next start prints the admin token"
+    );
+    server.terminate().await;
+}
+
+#[tokio::test]
+async fn the_api_and_the_cli_classify_errors_alike() {
+    let (_dir, db) = temp_db();
+    let server = Server::start(&db).await;
+    let id = server.apply(json!({"name": "existing"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let long = "q".repeat(300);
+    let cases: Vec<(Method, String, &str)> = vec![
+        (
+            Method::GET,
+            format!("/api/v1/tokens?q={long}"),
+            "invalid_query",
+        ),
+        (
+            Method::GET,
+            "/api/v1/tokens?q=tab%09query".into(),
+            "invalid_query",
+        ),
+        (
+            Method::GET,
+            "/api/v1/tokens?owner=%00".into(),
+            "invalid_owner",
+        ),
+        (Method::GET, "/api/v1/tokens?owner=".into(), "invalid_owner"),
+        (
+            Method::GET,
+            format!("/api/v1/tokens?owner={}", "o".repeat(10_000)),
+            "invalid_owner",
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/tokens/{id}?owner="),
+            "invalid_owner",
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/tokens/{id}/download?owner=%00"),
+            "invalid_owner",
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/tokens/{id}?owner="),
+            "invalid_owner",
+        ),
+    ];
+    for (method, path, code) in cases {
+        let (status, body) = server.admin_call(method.clone(), &path, None).await;
+        let shown = &path[..path.len().min(80)];
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {shown}: {body}");
+        assert_eq!(body["error"]["code"], code, "{method} {shown}: {body}");
+    }
+    let (_, body) = server
+        .admin_call(Method::GET, &format!("/api/v1/tokens?q={long}"), None)
+        .await;
+    assert_eq!(
+        body["error"]["message"],
+        "invalid search query: it is longer than 200 characters"
+    );
+    let (status, _) = server
+        .admin_call(Method::GET, &format!("/api/v1/tokens/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "nothing was deleted");
+    server.terminate().await;
+}
+
+/// The id of the token named `name`, as the admin sees it.
+async fn id_of(server: &Server, name: &str) -> String {
+    let (_, page) = server
+        .admin_call(Method::GET, "/api/v1/tokens?limit=1000", None)
+        .await;
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_last_admin_token_cannot_lock_everyone_out() {
+    let (_dir, db) = temp_db();
+    let server = Server::start(&db).await;
+    let admin = id_of(&server, "tollgate-admin").await;
+    let path = format!("/api/v1/tokens/{admin}");
+    let refusals = [
+        (Method::DELETE, path.clone(), None),
+        (Method::DELETE, format!("{path}?force=false"), None),
+        (Method::PATCH, path.clone(), Some(json!({"enabled": false}))),
+        (Method::PATCH, path.clone(), Some(json!({"scopes": []}))),
+        (
+            Method::PATCH,
+            path.clone(),
+            Some(json!({"scopes": ["read"], "description": "x"})),
+        ),
+    ];
+    for (method, path, body) in refusals {
+        let (status, value) = server.admin_call(method.clone(), &path, body).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{method} {path}: {value}");
+        assert_eq!(value["error"]["code"], "lockout", "{value}");
+        assert!(
+            value["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("last enabled token with the scope \"tollgate:admin\""),
+            "{value}"
+        );
+    }
+    // The admin token still works, unchanged.
+    let (status, value) = server.admin_call(Method::GET, &path, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(value["enabled"], true);
+    assert_eq!(value["scopes"], json!(["tollgate:admin"]));
+
+    // With a second admin token, either may go.
+    let second = server
+        .apply(json!({"name": "second", "scopes": ["tollgate:admin"]}))
+        .await;
+    let second_path = format!("/api/v1/tokens/{}", second["id"].as_str().unwrap());
+    let (status, value) = server
+        .admin_call(Method::PATCH, &second_path, Some(json!({"enabled": false})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{value}");
+    let (status, _) = server.admin_call(Method::DELETE, &second_path, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // Forced, descoping the last admin goes through: it loses the management API.
+    let (status, value) = server
+        .admin_call(
+            Method::PATCH,
+            &format!("{path}?force=true"),
+            Some(json!({"scopes": ["read"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{value}");
+    assert_eq!(value["scopes"], json!(["read"]));
+    let (status, _) = server.admin_call(Method::GET, "/api/v1/tokens", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    server.terminate().await;
+
+    // Forced, deleting the last admin goes through too.
+    let (_dir, db) = temp_db();
+    let server = Server::start(&db).await;
+    let admin = id_of(&server, "tollgate-admin").await;
+    let (status, value) = server
+        .admin_call(
+            Method::DELETE,
+            &format!("/api/v1/tokens/{admin}?force=true"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{value}");
+    let (status, _) = server.admin_call(Method::GET, "/api/v1/tokens", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    server.terminate().await;
+}
+
+#[tokio::test]
+async fn blind_patches_all_apply_and_if_match_names_both_versions() {
+    let (_dir, db) = temp_db();
+    let server = Server::start(&db).await;
+    let issued = server.apply(json!({"name": "contended"})).await;
+    let path = format!("/api/v1/tokens/{}", issued["id"].as_str().unwrap());
+    let (_, headers, _) = server
+        .send(Method::GET, &path, Some(server.admin()), None)
+        .await;
+    let first: u64 = headers["etag"]
+        .to_str()
+        .unwrap()
+        .trim_matches('"')
+        .parse()
+        .unwrap();
+
+    let mut patches = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let request = server
+            .client
+            .patch(server.url(&path))
+            .bearer_auth(server.admin())
+            .json(&json!({"description": format!("writer {i}")}));
+        patches.spawn(async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (status, response.text().await.unwrap())
+        });
+    }
+    while let Some(done) = patches.join_next().await {
+        let (status, body) = done.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (_, headers, value) = server
+        .send(Method::GET, &path, Some(server.admin()), None)
+        .await;
+    let last: u64 = headers["etag"]
+        .to_str()
+        .unwrap()
+        .trim_matches('"')
+        .parse()
+        .unwrap();
+    assert_eq!(last, first + 16, "every PATCH applied");
+    assert!(
+        value["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("writer ")
+    );
+
+    // A PATCH that names a version the token has moved past is refused, and says so.
+    let response = server
+        .client
+        .patch(server.url(&path))
+        .bearer_auth(server.admin())
+        .header("if-match", format!("\"{first}\""))
+        .json(&json!({"description": "stale"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let value: Value = response.json().await.unwrap();
+    assert_eq!(value["error"]["code"], "version_conflict");
+    let message = value["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&format!("version {last}")), "{message}");
+    assert!(
+        message.contains(&format!("expected version {first}")),
+        "{message}"
     );
     server.terminate().await;
 }

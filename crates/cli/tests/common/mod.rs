@@ -22,6 +22,41 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_tollgate"))
 }
 
+/// `tollgate` on the redb file `db`, with no inherited settings.
+pub fn tollgate(db: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(binary());
+    command
+        .env_remove("TOLLGATE_OWNER")
+        .env_remove("TOLLGATE_PREFIX")
+        .env_remove("TOLLGATE_PEPPER")
+        .env_remove("TOLLGATE_ENCRYPTION_KEY")
+        .env_remove("TOLLGATE_DATABASE_URL")
+        .env("TOLLGATE_DB", db)
+        .env("RUST_LOG", "warn");
+    command
+}
+
+/// Runs `command` with its standard output connected to a pipe whose read end is closed
+/// before the command starts, as in `tollgate list | true`: every write to standard output
+/// fails with a broken pipe. Standard error is captured.
+pub fn with_closed_stdout(command: &mut std::process::Command) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    command
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+/// Asserts that `output` is not a panic: no exit code 101, no "panicked" on standard error.
+pub fn assert_no_panic(output: &std::process::Output) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(101), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 impl Server {
     /// Starts `tollgate serve` on a free port on the redb file `db`; waits until it listens.
     pub async fn start(db: &std::path::Path) -> Self {
