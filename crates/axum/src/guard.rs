@@ -254,11 +254,11 @@ fn credentials<'h>(
     // Visible ASCII, so valid UTF-8.
     let text = std::str::from_utf8(bytes).map_err(|_| RejectionReason::InvalidRequest)?;
     let token = if bearer {
-        let (scheme, rest) = text
-            .split_once(' ')
-            .ok_or(RejectionReason::InvalidRequest)?;
+        let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
         if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(RejectionReason::InvalidRequest);
+            // Another scheme (`Basic …`) carries no Bearer credentials: RFC 6750 §3.1 answers
+            // as for a request without any, 401 without an error code.
+            return Ok(None);
         }
         rest.trim_start_matches(' ')
     } else {
@@ -347,7 +347,9 @@ mod tests {
         );
         assert_eq!(read(&[("x-api-key", b"tg_abc")]), Ok(Some("tg_abc".into())));
         let invalid = Err(RejectionReason::InvalidRequest);
-        assert_eq!(read(&[("authorization", b"Basic dXNlcjpwYXNz")]), invalid);
+        // Another scheme is no Bearer credential at all (RFC 6750 §3.1).
+        assert_eq!(read(&[("authorization", b"Basic dXNlcjpwYXNz")]), Ok(None));
+        assert_eq!(read(&[("authorization", b"Negotiate")]), Ok(None));
         assert_eq!(read(&[("authorization", b"Bearer")]), invalid);
         assert_eq!(read(&[("authorization", b"Bearer ")]), invalid);
         assert_eq!(read(&[("authorization", b"Bearer a b")]), invalid);

@@ -189,12 +189,29 @@ async fn every_invalid_token_gets_one_uniform_answer() {
 }
 
 #[tokio::test]
+async fn another_scheme_is_answered_as_missing_credentials() {
+    // RFC 6750 §3.1: a request using an unsupported authentication method gets the
+    // challenge without an error code.
+    let f = Fixture::new();
+    let (_, secret) = f.issue("valid", &[]).await;
+    let app = f.layered();
+    for value in [
+        format!("Basic {secret}"),
+        "Basic dXNlcjpwYXNz".to_owned(),
+        "Digest".to_owned(),
+    ] {
+        let (status, headers, _) = call(&app, "/whoami", &[("authorization", &value)]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{value}");
+        assert_eq!(challenge(&headers), "Bearer realm=\"test\"", "{value}");
+    }
+}
+
+#[tokio::test]
 async fn unreadable_credentials_are_a_bad_request() {
     let f = Fixture::new();
     let (_, secret) = f.issue("valid", &[]).await;
     let app = f.layered();
     let cases: Vec<Vec<(&str, String)>> = vec![
-        vec![("authorization", format!("Basic {secret}"))],
         vec![("authorization", "Bearer".to_owned())],
         vec![("authorization", format!("Bearer {secret} extra"))],
         vec![
