@@ -387,6 +387,45 @@ fn push_filters(
 }
 
 impl PgStore {
+    /// Deletes a record, if it is at `expected` when one is given, in one transaction that
+    /// also announces the change.
+    async fn remove(&self, id: TokenId, expected: Option<u64>) -> Result<bool, Error> {
+        let mut tx = self.pool.begin().await.or_explain(self).await?;
+        let deleted = sqlx::query(
+            "DELETE FROM tollgate_tokens WHERE id = $1 AND ($2::bigint IS NULL OR version = $2)",
+        )
+        .bind(id.as_bytes().to_vec())
+        .bind(expected.map(version))
+        .execute(&mut *tx)
+        .await
+        .or_explain(self)
+        .await?
+        .rows_affected();
+        if deleted == 0 {
+            let Some(expected) = expected else {
+                return Ok(false);
+            };
+            let actual: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM tollgate_tokens WHERE id = $1")
+                    .bind(id.as_bytes().to_vec())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .or_explain(self)
+                    .await?;
+            return match actual {
+                None => Ok(false),
+                Some(actual) => Err(Error::VersionConflict {
+                    id,
+                    expected,
+                    actual: u64::try_from(actual).unwrap_or(0),
+                }),
+            };
+        }
+        notify(&mut tx, id).await.or_explain(self).await?;
+        tx.commit().await.or_explain(self).await?;
+        Ok(true)
+    }
+
     async fn fetch_candidates(
         &self,
         builder: &mut QueryBuilder<Postgres>,
@@ -558,20 +597,11 @@ impl TokenStore for PgStore {
     }
 
     async fn delete(&self, id: TokenId) -> Result<bool, Error> {
-        let mut tx = self.pool.begin().await.or_explain(self).await?;
-        let deleted = sqlx::query("DELETE FROM tollgate_tokens WHERE id = $1")
-            .bind(id.as_bytes().to_vec())
-            .execute(&mut *tx)
-            .await
-            .or_explain(self)
-            .await?
-            .rows_affected();
-        if deleted == 0 {
-            return Ok(false);
-        }
-        notify(&mut tx, id).await.or_explain(self).await?;
-        tx.commit().await.or_explain(self).await?;
-        Ok(true)
+        self.remove(id, None).await
+    }
+
+    async fn delete_version(&self, id: TokenId, expected_version: u64) -> Result<bool, Error> {
+        self.remove(id, Some(expected_version)).await
     }
 
     async fn list(&self, request: &ListRequest<'_>) -> Result<Vec<TokenRecord>, Error> {

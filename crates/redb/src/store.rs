@@ -165,6 +165,43 @@ impl RedbStore {
         Ok(())
     }
 
+    /// Deletes a record, if it is at `expected` when one is given, in one transaction.
+    async fn remove(&self, id: TokenId, expected: Option<u64>) -> Result<bool, Error> {
+        let owner = self
+            .write(move |txn| {
+                let key = *id.as_bytes();
+                let mut records = txn.open_table(RECORDS)?;
+                let old = match records.get(key)? {
+                    Some(bytes) => decode(key, bytes.value())?,
+                    None => return Ok(Ok(None)),
+                };
+                if let Some(expected) = expected
+                    && old.version != expected
+                {
+                    return Ok(Err(Error::VersionConflict {
+                        id,
+                        expected,
+                        actual: old.version,
+                    }));
+                }
+                records.remove(key)?;
+                let mut by_hash = txn.open_table(BY_HASH)?;
+                for hash in hashes(&old) {
+                    by_hash.remove(hash)?;
+                }
+                txn.open_table(BY_NAME)?
+                    .remove((old.owner.as_str(), old.name_key().as_str()))?;
+                txn.open_table(BY_OWNER)?.remove(owner_key(&old))?;
+                Ok(Ok(Some(old.owner)))
+            })
+            .await?;
+        let Some(owner) = owner else {
+            return Ok(false);
+        };
+        self.reindex(|names| names.remove(&owner, id));
+        Ok(true)
+    }
+
     /// Runs `op` in one write transaction, committing only when it succeeds. Runs on Tokio's
     /// blocking pool when called inside a Tokio runtime, since a commit waits for the disk.
     async fn write<T, F>(&self, op: F) -> Result<T, Error>
@@ -411,29 +448,11 @@ impl TokenStore for RedbStore {
     }
 
     async fn delete(&self, id: TokenId) -> Result<bool, Error> {
-        let owner = self
-            .write(move |txn| {
-                let key = *id.as_bytes();
-                let mut records = txn.open_table(RECORDS)?;
-                let old = match records.remove(key)? {
-                    Some(bytes) => decode(key, bytes.value())?,
-                    None => return Ok(Ok(None)),
-                };
-                let mut by_hash = txn.open_table(BY_HASH)?;
-                for hash in hashes(&old) {
-                    by_hash.remove(hash)?;
-                }
-                txn.open_table(BY_NAME)?
-                    .remove((old.owner.as_str(), old.name_key().as_str()))?;
-                txn.open_table(BY_OWNER)?.remove(owner_key(&old))?;
-                Ok(Ok(Some(old.owner)))
-            })
-            .await?;
-        let Some(owner) = owner else {
-            return Ok(false);
-        };
-        self.reindex(|names| names.remove(&owner, id));
-        Ok(true)
+        self.remove(id, None).await
+    }
+
+    async fn delete_version(&self, id: TokenId, expected_version: u64) -> Result<bool, Error> {
+        self.remove(id, Some(expected_version)).await
     }
 
     /// Searches the name index (built from the file on first use) instead of scoring every

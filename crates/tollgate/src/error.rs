@@ -157,10 +157,10 @@ impl Error {
             | Self::InvalidId
             | Self::InvalidKey(_) => ErrorKind::InvalidInput,
             Self::NotFound(_) => ErrorKind::NotFound,
-            Self::NameTaken { .. }
-            | Self::VersionConflict { .. }
-            | Self::Duplicate(_)
-            | Self::LockOut { .. } => ErrorKind::Conflict,
+            Self::NameTaken { .. } | Self::Duplicate(_) | Self::LockOut { .. } => {
+                ErrorKind::Conflict
+            }
+            Self::VersionConflict { .. } => ErrorKind::PreconditionFailed,
             Self::Unavailable(_) => ErrorKind::Unavailable,
             Self::SealedSecret(_) | Self::Random(_) | Self::Backend(_) => ErrorKind::Internal,
         }
@@ -219,6 +219,7 @@ impl Error {
 /// | [`InvalidInput`](Self::InvalidInput) | 400 | 2 |
 /// | [`NotFound`](Self::NotFound) | 404 | 1 |
 /// | [`Conflict`](Self::Conflict) | 409 | 2 |
+/// | [`PreconditionFailed`](Self::PreconditionFailed) | 412 | 2 |
 /// | [`Unavailable`](Self::Unavailable) | 503 + `Retry-After` | 3 |
 /// | [`Internal`](Self::Internal) | 500 | 3 |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -228,9 +229,12 @@ pub enum ErrorKind {
     InvalidInput,
     /// No such token (for this owner).
     NotFound,
-    /// The request conflicts with the store's state: a taken name, a version that moved on,
-    /// a change that would lock every administrator out.
+    /// The request conflicts with the store's state: a taken name, a change that would lock
+    /// every administrator out.
     Conflict,
+    /// The caller made the change conditional on a version (`If-Match`, `--if-version`) and
+    /// the token is at another one.
+    PreconditionFailed,
     /// The store cannot answer now (down, locked, too slow); retrying later may work.
     Unavailable,
     /// The store or the system failed in a way retrying will not fix.
@@ -244,17 +248,18 @@ impl ErrorKind {
             Self::InvalidInput => 400,
             Self::NotFound => 404,
             Self::Conflict => 409,
+            Self::PreconditionFailed => 412,
             Self::Unavailable => 503,
             Self::Internal => 500,
         }
     }
 
     /// The exit code of a command that failed this way: 1 not found, 2 bad input or
-    /// conflict, 3 the store failed.
+    /// conflict or a failed precondition, 3 the store failed.
     pub fn exit_code(self) -> u8 {
         match self {
             Self::NotFound => 1,
-            Self::InvalidInput | Self::Conflict => 2,
+            Self::InvalidInput | Self::Conflict | Self::PreconditionFailed => 2,
             Self::Unavailable | Self::Internal => 3,
         }
     }

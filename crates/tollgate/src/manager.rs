@@ -277,9 +277,17 @@ impl Regenerate {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DeleteOptions {
     force: bool,
+    expected_version: Option<u64>,
 }
 
 impl DeleteOptions {
+    /// Deletes only if the token is still at `version` (optimistic concurrency); otherwise
+    /// [`Error::VersionConflict`] and nothing is deleted.
+    pub fn expected_version(mut self, version: u64) -> Self {
+        self.expected_version = Some(version);
+        self
+    }
+
     /// Deletes even the last enabled token holding the
     /// [protected scope](TokenManager::with_protected_scope).
     ///
@@ -787,7 +795,20 @@ impl TokenManager {
         if !options.force && self.guards(&record, self.now()) {
             self.ensure_another_guardian(&record).await?;
         }
-        if self.write(self.store.delete(id)).await? {
+        if let Some(expected) = options.expected_version
+            && record.version != expected
+        {
+            return Err(Error::VersionConflict {
+                id,
+                expected,
+                actual: record.version,
+            });
+        }
+        let deleted = match options.expected_version {
+            Some(expected) => self.write(self.store.delete_version(id, expected)).await?,
+            None => self.write(self.store.delete(id)).await?,
+        };
+        if deleted {
             self.evict(id);
             self.last_used.forget(id);
             Ok(())

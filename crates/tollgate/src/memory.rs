@@ -211,6 +211,25 @@ impl TokenStore for MemoryStore {
         Ok(true)
     }
 
+    async fn delete_version(&self, id: TokenId, expected_version: u64) -> Result<bool, Error> {
+        let mut inner = self.write();
+        match inner.records.get(&id) {
+            None => return Ok(false),
+            Some(old) if old.version != expected_version => {
+                return Err(Error::VersionConflict {
+                    id,
+                    expected: expected_version,
+                    actual: old.version,
+                });
+            }
+            Some(_) => {}
+        }
+        if let Some(old) = inner.records.remove(&id) {
+            inner.unindex(&old);
+        }
+        Ok(true)
+    }
+
     async fn list(&self, request: &ListRequest<'_>) -> Result<Vec<TokenRecord>, Error> {
         let inner = self.read();
         let Some(positions) = inner.by_owner.get(request.owner) else {

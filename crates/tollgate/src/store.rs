@@ -291,6 +291,23 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
     /// [`get`](Self::get) nor [`find_by_hash`](Self::find_by_hash) finds it.
     async fn delete(&self, id: TokenId) -> Result<bool, Error>;
 
+    /// Removes the record if it is at `expected_version`: `false` when there is none,
+    /// [`Error::VersionConflict`] when its version differs (nothing is removed).
+    ///
+    /// The default reads, compares and deletes, which a concurrent write can slip between;
+    /// a store that can make the deletion conditional in one transaction overrides it.
+    async fn delete_version(&self, id: TokenId, expected_version: u64) -> Result<bool, Error> {
+        match self.get(id).await? {
+            None => Ok(false),
+            Some(record) if record.version != expected_version => Err(Error::VersionConflict {
+                id,
+                expected: expected_version,
+                actual: record.version,
+            }),
+            Some(_) => self.delete(id).await,
+        }
+    }
+
     /// One page of `request.owner`'s records that [`ListRequest::admits`], newest first
     /// ([`ListPosition`] descending), at most `request.limit` of them.
     ///

@@ -459,6 +459,23 @@ pub mod conformance {
             .unwrap_err();
         assert!(matches!(err, Error::VersionConflict { .. }), "{err:?}");
         assert_eq!(manager.get(OWNER, id).await.unwrap(), v2);
+        // A deletion at a stale version deletes nothing.
+        let err = manager
+            .delete_with(
+                OWNER,
+                id,
+                crate::DeleteOptions::default().expected_version(1),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::VersionConflict { actual: 2, .. }),
+            "{err:?}"
+        );
+        assert_eq!(err.kind(), crate::ErrorKind::PreconditionFailed);
+        let err = store.delete_version(id, 1).await.unwrap_err();
+        assert!(matches!(err, Error::VersionConflict { .. }), "{err:?}");
+        assert_eq!(manager.get(OWNER, id).await.unwrap(), v2);
 
         // The store itself refuses a stale write.
         let mut stale = issued.record.clone();
@@ -879,7 +896,15 @@ pub mod conformance {
                 .unwrap()
                 .is_valid()
         );
-        manager.delete(OWNER, gone.record.id).await.unwrap();
+        // A deletion at the current version goes through.
+        manager
+            .delete_with(
+                OWNER,
+                gone.record.id,
+                crate::DeleteOptions::default().expected_version(gone.record.version),
+            )
+            .await
+            .unwrap();
         assert_eq!(
             manager.verify(gone.token.expose_secret()).await.unwrap(),
             Verification::Unknown
