@@ -53,6 +53,9 @@ mod guard;
 mod layer;
 mod rejection;
 
+#[cfg(feature = "management")]
+pub mod management;
+
 pub use crate::guard::{LastUsedFlusher, Tollgate, VerifiedToken};
 pub use crate::layer::{RequireToken, RequireTokenLayer};
 pub use crate::rejection::{RejectionReason, TokenRejection};

@@ -169,7 +169,7 @@ impl IntoResponse for TokenRejection {
             headers.insert(header::WWW_AUTHENTICATE, value);
         }
         if self.reason == RejectionReason::Unavailable {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         if matches!(
             self.reason,

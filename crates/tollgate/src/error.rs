@@ -266,7 +266,7 @@ impl ErrorKind {
 }
 
 /// A store call that did not finish within the [`TokenManager`](crate::TokenManager)'s
-/// deadline (see [`with_store_timeout`](crate::TokenManager::with_store_timeout)); the
+/// deadline (see [`with_deadlines`](crate::TokenManager::with_deadlines)); the
 /// source of the [`Error::Unavailable`] it causes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the token store did not answer within {} ms", .after.as_millis())]
