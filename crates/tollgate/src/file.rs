@@ -14,8 +14,8 @@ pub const TOKEN_FILE_VERSION: u32 = 1;
 const NOTE_WITH_SECRET: &str = "This file contains a secret token. Store it like a password and \
     delete this file once the token is in your secret store.";
 const NOTE_WITHOUT_SECRET: &str = "The secret is not included: only a hash of it is stored, so it \
-    cannot be shown again. To get a usable token, regenerate it (`tollgate modify ID \
-    --regenerate`) and download the file offered right after.";
+    cannot be shown again. To get a usable token, regenerate its secret and download the file \
+    offered right after.";
 
 /// A token's information as a file, version 1:
 ///
