@@ -1,0 +1,225 @@
+//! Who may manage which tokens through the mounted management router: administrators with
+//! the admin scope, and self-service users who only ever reach their own tokens.
+#![cfg(feature = "management")]
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use http::request::Parts;
+use http::{Method, Request, StatusCode, header};
+use serde_json::{Value, json};
+use tollgate::{MemoryStore, NewToken, TokenManager};
+use tollgate_axum::management::{self, ManagementOptions};
+use tower::ServiceExt as _;
+
+/// The signed-in user of the toy application: the `x-user` header (a real application
+/// would read its session cookie).
+fn signed_in(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get("x-user")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+async fn call(
+    app: &Router,
+    method: Method,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> (StatusCode, http::HeaderMap, Value) {
+    let mut request = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let body = match body {
+        Some(body) => {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+            Body::from(body.to_string())
+        }
+        None => Body::empty(),
+    };
+    let response = app
+        .clone()
+        .oneshot(request.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, headers, value)
+}
+
+#[tokio::test]
+async fn self_service_users_reach_only_their_own_tokens() {
+    let manager = Arc::new(TokenManager::new(MemoryStore::new()));
+    let app = Router::new().nest(
+        "/settings/tokens",
+        management::router(
+            manager.clone(),
+            ManagementOptions::new().self_service(signed_in),
+        ),
+    );
+    let alice = [("x-user", "alice")];
+    let bob = [("x-user", "bob")];
+
+    // Without a signed-in user: 401, and nothing is issued.
+    let (status, _, body) = call(
+        &app,
+        Method::POST,
+        "/settings/tokens/tokens",
+        &[],
+        Some(json!({"name": "x"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+
+    // Alice issues a token; it is hers.
+    let (status, headers, issued) = call(
+        &app,
+        Method::POST,
+        "/settings/tokens/tokens",
+        &alice,
+        Some(json!({"name": "alice's CI"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    assert_eq!(issued["owner"], "alice");
+    let id = issued["id"].as_str().unwrap().to_owned();
+    let location = headers[header::LOCATION].to_str().unwrap().to_owned();
+    assert_eq!(location, format!("/settings/tokens/tokens/{id}"));
+    let (status, _, _) = call(&app, Method::GET, &location, &alice, None).await;
+    assert_eq!(status, StatusCode::OK, "Location resolves");
+
+    // Bob cannot see, download, modify, regenerate or delete it, through any route.
+    let path = format!("/settings/tokens/tokens/{id}");
+    let attempts: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, path.clone(), None),
+        (Method::GET, format!("{path}/download"), None),
+        (Method::PATCH, path.clone(), Some(json!({"enabled": false}))),
+        (Method::POST, format!("{path}/regenerate"), None),
+        (Method::DELETE, path.clone(), None),
+    ];
+    for (method, uri, body) in &attempts {
+        let (status, _, answer) = call(&app, method.clone(), uri, &bob, body.clone()).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {uri}: {answer}");
+        // Naming Alice as the owner does not help.
+        let named = format!("{uri}?owner=alice");
+        let (status, _, answer) = call(&app, method.clone(), &named, &bob, body.clone()).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {named}: {answer}");
+        assert_eq!(answer["error"]["code"], "forbidden_owner");
+    }
+    // Bob's list does not show it, and he cannot issue into Alice's account.
+    let (_, _, list) = call(&app, Method::GET, "/settings/tokens/tokens", &bob, None).await;
+    assert_eq!(list["items"], json!([]));
+    let (status, _, _) = call(
+        &app,
+        Method::POST,
+        "/settings/tokens/tokens",
+        &bob,
+        Some(json!({"name": "sneaky", "owner": "alice"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Alice's token is untouched and still verifies.
+    let record = manager.get("alice", id.parse().unwrap()).await.unwrap();
+    assert!(record.enabled);
+    assert_eq!(record.version, 1);
+    let secret = issued["token"].as_str().unwrap();
+    assert!(manager.verify(secret).await.unwrap().is_valid());
+    // The document of a self-service router asks for no Tollgate token.
+    let (_, _, doc) = call(
+        &app,
+        Method::GET,
+        "/settings/tokens/openapi.json",
+        &[],
+        None,
+    )
+    .await;
+    assert_eq!(doc["servers"][0]["url"], "/settings/tokens");
+    assert!(doc.get("security").is_none_or(Value::is_null), "{doc}");
+}
+
+#[tokio::test]
+async fn administrators_need_the_admin_scope_and_name_any_owner() {
+    let manager = Arc::new(TokenManager::new(MemoryStore::new()));
+    let app = Router::new().nest(
+        "/admin",
+        management::router(
+            manager.clone(),
+            ManagementOptions::new().admin_scope("acme:admin"),
+        ),
+    );
+    let admin = manager
+        .apply("ops", NewToken::new("root").scopes(["acme:admin"]))
+        .await
+        .unwrap();
+    let plain = manager
+        .apply("ops", NewToken::new("reader").scopes(["read"]))
+        .await
+        .unwrap();
+    let bearer = |secret: &str| format!("Bearer {secret}");
+    let admin_auth = bearer(admin.token.expose_secret());
+    let plain_auth = bearer(plain.token.expose_secret());
+
+    let (status, headers, _) = call(&app, Method::GET, "/admin/tokens", &[], None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(headers.contains_key(header::WWW_AUTHENTICATE));
+    let (status, _, body) = call(
+        &app,
+        Method::GET,
+        "/admin/tokens",
+        &[("authorization", &plain_auth)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
+    // An administrator issues for another owner; the Location names that owner.
+    let (status, headers, issued) = call(
+        &app,
+        Method::POST,
+        "/admin/tokens?owner=tenant%2F42",
+        &[("authorization", &admin_auth)],
+        Some(json!({"name": "tenant key"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{issued}");
+    assert_eq!(issued["owner"], "tenant/42");
+    let location = headers[header::LOCATION].to_str().unwrap();
+    let (status, _, fetched) = call(
+        &app,
+        Method::GET,
+        location,
+        &[("authorization", &admin_auth)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{location}: {fetched}");
+    assert_eq!(fetched["id"], issued["id"]);
+
+    // Query and body naming different owners is ambiguous: 400, nothing issued.
+    let (status, _, body) = call(
+        &app,
+        Method::POST,
+        "/admin/tokens?owner=a",
+        &[("authorization", &admin_auth)],
+        Some(json!({"name": "ambiguous", "owner": "b"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "conflicting_owner");
+    for owner in ["a", "b"] {
+        let page = manager.list(owner, Default::default()).await.unwrap();
+        assert!(page.items.is_empty());
+    }
+    // The document asks for the admin scope.
+    let (_, _, doc) = call(&app, Method::GET, "/admin/openapi.json", &[], None).await;
+    assert_eq!(doc["security"][0]["bearer"][0], "acme:admin");
+}
