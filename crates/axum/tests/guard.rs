@@ -11,8 +11,8 @@ use http::{Request, StatusCode, header};
 use tollgate::jiff::{SignedDuration, Timestamp};
 use tollgate::testing::{ManualClock, manager_with_clock};
 use tollgate::{
-    Error, ListRequest, MemoryStore, NewToken, Regenerate, SecretHash, TokenId, TokenManager,
-    TokenRecord, TokenStore, TokenUpdate,
+    AuditEntry, AuditRequest, Error, ListRequest, MemoryStore, NewToken, Regenerate, SecretHash,
+    TokenId, TokenManager, TokenRecord, TokenStore, TokenUpdate,
 };
 use tollgate_axum::{Tollgate, VerifiedToken};
 use tower::ServiceExt as _;
@@ -338,7 +338,7 @@ fn down() -> Error {
 
 #[async_trait]
 impl TokenStore for DownStore {
-    async fn insert(&self, _: &TokenRecord) -> Result<(), Error> {
+    async fn insert_many(&self, _: &[TokenRecord], _: &[AuditEntry]) -> Result<(), Error> {
         Err(down())
     }
     async fn get(&self, _: TokenId) -> Result<Option<TokenRecord>, Error> {
@@ -350,13 +350,22 @@ impl TokenStore for DownStore {
     async fn find_by_name(&self, _: &str, _: &str) -> Result<Option<TokenRecord>, Error> {
         Err(down())
     }
-    async fn update(&self, _: &TokenRecord, _: u64) -> Result<(), Error> {
+    async fn update(&self, _: &TokenRecord, _: u64, _: Option<&AuditEntry>) -> Result<(), Error> {
         Err(down())
     }
-    async fn delete(&self, _: TokenId) -> Result<bool, Error> {
+    async fn delete(&self, _: TokenId, _: &AuditEntry) -> Result<bool, Error> {
         Err(down())
     }
     async fn list(&self, _: &ListRequest<'_>) -> Result<Vec<TokenRecord>, Error> {
+        Err(down())
+    }
+    async fn append_audit(&self, _: &AuditEntry) -> Result<(), Error> {
+        Err(down())
+    }
+    async fn audit(&self, _: &AuditRequest<'_>) -> Result<Vec<AuditEntry>, Error> {
+        Err(down())
+    }
+    async fn prune_audit(&self, _: Timestamp) -> Result<u64, Error> {
         Err(down())
     }
 }

@@ -12,8 +12,9 @@ use time::OffsetDateTime;
 use tokio::sync::broadcast;
 use tollgate::jiff::Timestamp;
 use tollgate::{
-    Error, ListPosition, ListRequest, PreviousSecret, SealedSecret, SearchHit, SearchRequest,
-    SecretHash, StoreEvent, Terms, TokenId, TokenRecord, TokenStore, sort_hits, typo_budget,
+    AuditEntry, AuditRequest, Error, ListPosition, ListRequest, PreviousSecret, SealedSecret,
+    SearchHit, SearchRequest, SecretHash, StoreEvent, Terms, TokenId, TokenRecord, TokenStore,
+    sort_hits, typo_budget,
 };
 
 use crate::error::PgStoreError;
@@ -357,6 +358,25 @@ fn push_values(builder: &mut QueryBuilder<Postgres>, record: &TokenRecord) {
         .push_bind(terms.words);
 }
 
+/// Appends an audit entry on `conn`: inside the change's transaction when there is one.
+async fn log(conn: &mut sqlx::PgConnection, entry: &AuditEntry) -> Result<(), sqlx::Error> {
+    let json = serde_json::to_string(entry).expect("an audit entry always serializes");
+    sqlx::query(
+        "INSERT INTO tollgate_audit (id, at, actor_id, action, token_id, owner, entry) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)",
+    )
+    .bind(entry.id.as_bytes().to_vec())
+    .bind(to_pg(entry.at))
+    .bind(entry.actor.id.clone())
+    .bind(entry.action.as_str())
+    .bind(entry.token_id.map(|id| id.as_bytes().to_vec()))
+    .bind(entry.owner.clone())
+    .bind(json)
+    .execute(conn)
+    .await
+    .map(drop)
+}
+
 async fn notify(conn: &mut sqlx::PgConnection, id: TokenId) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(CHANNEL)
@@ -389,7 +409,12 @@ fn push_filters(
 impl PgStore {
     /// Deletes a record, if it is at `expected` when one is given, in one transaction that
     /// also announces the change.
-    async fn remove(&self, id: TokenId, expected: Option<u64>) -> Result<bool, Error> {
+    async fn remove(
+        &self,
+        id: TokenId,
+        expected: Option<u64>,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error> {
         let mut tx = self.pool.begin().await.or_explain(self).await?;
         let deleted = sqlx::query(
             "DELETE FROM tollgate_tokens WHERE id = $1 AND ($2::bigint IS NULL OR version = $2)",
@@ -421,6 +446,7 @@ impl PgStore {
                 }),
             };
         }
+        log(&mut tx, audit).await.or_explain(self).await?;
         notify(&mut tx, id).await.or_explain(self).await?;
         tx.commit().await.or_explain(self).await?;
         Ok(true)
@@ -453,12 +479,12 @@ impl PgStore {
 
 #[async_trait]
 impl TokenStore for PgStore {
-    async fn insert(&self, record: &TokenRecord) -> Result<(), Error> {
-        self.insert_many(std::slice::from_ref(record)).await
-    }
-
     /// One transaction: all are added, or none.
-    async fn insert_many(&self, records: &[TokenRecord]) -> Result<(), Error> {
+    async fn insert_many(
+        &self,
+        records: &[TokenRecord],
+        audit: &[AuditEntry],
+    ) -> Result<(), Error> {
         let mut tx = self.pool.begin().await.or_explain(self).await?;
         for record in records {
             let mut builder = QueryBuilder::new(format!(
@@ -470,6 +496,9 @@ impl TokenStore for PgStore {
                 // Dropping the transaction rolls it back.
                 return Err(conflict(&err, record).unwrap_or_else(|| store_error(err)));
             }
+        }
+        for entry in audit {
+            log(&mut tx, entry).await.or_explain(self).await?;
         }
         tx.commit().await.or_explain(self).await
     }
@@ -556,7 +585,12 @@ impl TokenStore for PgStore {
         Ok(row.as_ref().map(decode).transpose()?)
     }
 
-    async fn update(&self, record: &TokenRecord, expected_version: u64) -> Result<(), Error> {
+    async fn update(
+        &self,
+        record: &TokenRecord,
+        expected_version: u64,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), Error> {
         let mut tx = self.pool.begin().await.or_explain(self).await?;
         let mut builder = QueryBuilder::new(format!(
             "UPDATE tollgate_tokens SET ({COLUMNS}, name_key, name_compact, name_words) = ("
@@ -592,16 +626,87 @@ impl TokenStore for PgStore {
                 None => Error::NotFound(record.id),
             });
         }
+        if let Some(entry) = audit {
+            log(&mut tx, entry).await.or_explain(self).await?;
+        }
         notify(&mut tx, record.id).await.or_explain(self).await?;
         tx.commit().await.or_explain(self).await
     }
 
-    async fn delete(&self, id: TokenId) -> Result<bool, Error> {
-        self.remove(id, None).await
+    async fn delete(&self, id: TokenId, audit: &AuditEntry) -> Result<bool, Error> {
+        self.remove(id, None, audit).await
     }
 
-    async fn delete_version(&self, id: TokenId, expected_version: u64) -> Result<bool, Error> {
-        self.remove(id, Some(expected_version)).await
+    async fn delete_version(
+        &self,
+        id: TokenId,
+        expected_version: u64,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error> {
+        self.remove(id, Some(expected_version), audit).await
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), Error> {
+        let mut conn = self.pool.acquire().await.or_explain(self).await?;
+        log(&mut conn, entry).await.or_explain(self).await
+    }
+
+    async fn audit(&self, request: &AuditRequest<'_>) -> Result<Vec<AuditEntry>, Error> {
+        let filter = request.filter;
+        let mut builder = QueryBuilder::new("SELECT entry::text FROM tollgate_audit WHERE TRUE");
+        if let Some(token) = filter.token {
+            builder
+                .push(" AND token_id = ")
+                .push_bind(token.as_bytes().to_vec());
+        }
+        if let Some(actor) = &filter.actor {
+            builder.push(" AND actor_id = ").push_bind(actor.clone());
+        }
+        if let Some(action) = filter.action {
+            builder.push(" AND action = ").push_bind(action.as_str());
+        }
+        if let Some(owner) = &filter.owner {
+            builder.push(" AND owner = ").push_bind(owner.clone());
+        }
+        if let Some(since) = filter.since {
+            builder.push(" AND at >= ").push_bind(to_pg(since));
+        }
+        if let Some(until) = filter.until {
+            builder.push(" AND at < ").push_bind(to_pg(until));
+        }
+        if let Some(after) = request.after {
+            builder
+                .push(" AND (at, id) < (")
+                .push_bind(to_pg(after.at))
+                .push(", ")
+                .push_bind(after.id.as_bytes().to_vec())
+                .push(")");
+        }
+        builder
+            .push(" ORDER BY at DESC, id DESC LIMIT ")
+            .push_bind(i64::try_from(request.limit).unwrap_or(i64::MAX));
+        let rows: Vec<String> = builder
+            .build_query_scalar()
+            .fetch_all(&self.pool)
+            .await
+            .or_explain(self)
+            .await?;
+        rows.iter()
+            .map(|json| {
+                serde_json::from_str(json)
+                    .map_err(|_| PgStoreError::Corrupt("an audit entry is not valid").into())
+            })
+            .collect()
+    }
+
+    async fn prune_audit(&self, before: Timestamp) -> Result<u64, Error> {
+        let result = sqlx::query("DELETE FROM tollgate_audit WHERE at < $1")
+            .bind(to_pg(before))
+            .execute(&self.pool)
+            .await
+            .or_explain(self)
+            .await?;
+        Ok(result.rows_affected())
     }
 
     async fn list(&self, request: &ListRequest<'_>) -> Result<Vec<TokenRecord>, Error> {

@@ -11,8 +11,8 @@ use redb::{
 };
 use tollgate::jiff::Timestamp;
 use tollgate::{
-    Error, ListRequest, NameIndex, SearchHit, SearchRequest, SecretHash, TokenId, TokenRecord,
-    TokenStore,
+    AuditEntry, AuditRequest, Error, ListRequest, NameIndex, SearchHit, SearchRequest, SecretHash,
+    TokenId, TokenRecord, TokenStore,
 };
 
 use crate::error::RedbStoreError;
@@ -31,6 +31,9 @@ const BY_OWNER: TableDefinition<'_, (&str, i64, [u8; 16]), ()> =
 
 const SCHEMA_KEY: &str = "schema_version";
 const SETTINGS: TableDefinition<'_, &str, &str> = TableDefinition::new("tollgate_settings");
+/// The audit log: (time in µs, entry id) → the entry as JSON, which later versions can
+/// still read as fields are added.
+const AUDIT: TableDefinition<'_, (i64, [u8; 16]), &[u8]> = TableDefinition::new("tollgate_audit");
 
 /// A [`TokenStore`] in a redb file.
 ///
@@ -166,7 +169,13 @@ impl RedbStore {
     }
 
     /// Deletes a record, if it is at `expected` when one is given, in one transaction.
-    async fn remove(&self, id: TokenId, expected: Option<u64>) -> Result<bool, Error> {
+    async fn remove(
+        &self,
+        id: TokenId,
+        expected: Option<u64>,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error> {
+        let entry = audit.clone();
         let owner = self
             .write(move |txn| {
                 let key = *id.as_bytes();
@@ -192,6 +201,7 @@ impl RedbStore {
                 txn.open_table(BY_NAME)?
                     .remove((old.owner.as_str(), old.name_key().as_str()))?;
                 txn.open_table(BY_OWNER)?.remove(owner_key(&old))?;
+                log(txn, std::slice::from_ref(&entry))?;
                 Ok(Ok(Some(old.owner)))
             })
             .await?;
@@ -301,13 +311,14 @@ fn owner_key(record: &TokenRecord) -> (&str, i64, [u8; 16]) {
 
 #[async_trait]
 impl TokenStore for RedbStore {
-    async fn insert(&self, record: &TokenRecord) -> Result<(), Error> {
-        self.insert_many(std::slice::from_ref(record)).await
-    }
-
-    /// One transaction for all of them: all are added, or none.
-    async fn insert_many(&self, records: &[TokenRecord]) -> Result<(), Error> {
+    /// One transaction for all of them and their audit entries: all are added, or none.
+    async fn insert_many(
+        &self,
+        records: &[TokenRecord],
+        audit: &[AuditEntry],
+    ) -> Result<(), Error> {
         let batch = records.to_vec();
+        let entries = audit.to_vec();
         self.write(move |txn| {
             let mut by_name = txn.open_table(BY_NAME)?;
             let mut records = txn.open_table(RECORDS)?;
@@ -336,6 +347,7 @@ impl TokenStore for RedbStore {
                 }
                 by_owner.insert(owner_key(record), ())?;
             }
+            log(txn, &entries)?;
             Ok(Ok(()))
         })
         .await?;
@@ -391,9 +403,15 @@ impl TokenStore for RedbStore {
         Ok(self.follow_index(BY_NAME, (owner, name_key))?)
     }
 
-    async fn update(&self, record: &TokenRecord, expected_version: u64) -> Result<(), Error> {
+    async fn update(
+        &self,
+        record: &TokenRecord,
+        expected_version: u64,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), Error> {
         let indexed = record.clone();
         let record = record.clone();
+        let entry = audit.cloned();
         self.write(move |txn| {
             let id = *record.id.as_bytes();
             let mut records = txn.open_table(RECORDS)?;
@@ -440,6 +458,7 @@ impl TokenStore for RedbStore {
                 by_owner.insert(owner_key(&record), ())?;
             }
             records.insert(id, encode(&record).as_slice())?;
+            log(txn, entry.as_slice())?;
             Ok(Ok(()))
         })
         .await?;
@@ -447,12 +466,72 @@ impl TokenStore for RedbStore {
         Ok(())
     }
 
-    async fn delete(&self, id: TokenId) -> Result<bool, Error> {
-        self.remove(id, None).await
+    async fn delete(&self, id: TokenId, audit: &AuditEntry) -> Result<bool, Error> {
+        self.remove(id, None, audit).await
     }
 
-    async fn delete_version(&self, id: TokenId, expected_version: u64) -> Result<bool, Error> {
-        self.remove(id, Some(expected_version)).await
+    async fn delete_version(
+        &self,
+        id: TokenId,
+        expected_version: u64,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error> {
+        self.remove(id, Some(expected_version), audit).await
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), Error> {
+        let entry = entry.clone();
+        self.write(move |txn| {
+            log(txn, std::slice::from_ref(&entry))?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    async fn audit(&self, request: &AuditRequest<'_>) -> Result<Vec<AuditEntry>, Error> {
+        let read = || -> Result<Vec<AuditEntry>, RedbStoreError> {
+            let txn = self.db.begin_read()?;
+            let table = match txn.open_table(AUDIT) {
+                Ok(table) => table,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+                Err(err) => return Err(err.into()),
+            };
+            let range = match request.after {
+                Some(after) => table.range(..(micros(after.at), *after.id.as_bytes()))?,
+                None => table.range::<(i64, [u8; 16])>(..)?,
+            };
+            let mut entries = Vec::new();
+            for item in range.rev() {
+                let (_, bytes) = item?;
+                let entry: AuditEntry = serde_json::from_slice(bytes.value()).map_err(|_| {
+                    RedbStoreError::Corrupt(postcard::Error::DeserializeBadEncoding)
+                })?;
+                if request.filter.matches(&entry) {
+                    entries.push(entry);
+                    if entries.len() == request.limit {
+                        break;
+                    }
+                }
+            }
+            Ok(entries)
+        };
+        Ok(read()?)
+    }
+
+    async fn prune_audit(&self, before: Timestamp) -> Result<u64, Error> {
+        let before = micros(before);
+        self.write(move |txn| {
+            let mut table = txn.open_table(AUDIT)?;
+            let old: Vec<(i64, [u8; 16])> = table
+                .range(..(before, [0u8; 16]))?
+                .map(|item| item.map(|(key, _)| key.value()))
+                .collect::<Result<_, _>>()?;
+            for key in &old {
+                table.remove(key)?;
+            }
+            Ok(Ok(old.len() as u64))
+        })
+        .await
     }
 
     /// Searches the name index (built from the file on first use) instead of scoring every
@@ -541,6 +620,19 @@ impl TokenStore for RedbStore {
         })
         .await
     }
+}
+
+/// Appends audit entries in the write transaction of the change they record.
+fn log(txn: &WriteTransaction, entries: &[AuditEntry]) -> Result<(), RedbStoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut table = txn.open_table(AUDIT)?;
+    for entry in entries {
+        let json = serde_json::to_vec(entry).expect("an audit entry always serializes");
+        table.insert((micros(entry.at), *entry.id.as_bytes()), json.as_slice())?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

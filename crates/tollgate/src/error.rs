@@ -60,6 +60,10 @@ pub enum Error {
     /// contained control characters.
     #[error("invalid search query: {0}")]
     InvalidQuery(&'static str),
+    /// An audit log filter was rejected (an unknown action, a time range that ends before it
+    /// starts).
+    #[error("invalid audit filter: {0}")]
+    InvalidAuditFilter(&'static str),
     /// A pagination cursor could not be decoded, or belongs to a different query.
     #[error("invalid pagination cursor")]
     InvalidCursor,
@@ -152,6 +156,7 @@ impl Error {
             | Self::ExpiryInPast(_)
             | Self::InvalidGracePeriod(_)
             | Self::InvalidQuery(_)
+            | Self::InvalidAuditFilter(_)
             | Self::InvalidCursor
             | Self::InvalidLimit { .. }
             | Self::InvalidId
@@ -178,6 +183,7 @@ impl Error {
             Self::ExpiryInPast(_) => "invalid_expiry",
             Self::InvalidGracePeriod(_) => "invalid_grace_period",
             Self::InvalidQuery(_) => "invalid_query",
+            Self::InvalidAuditFilter(_) => "invalid_audit_filter",
             Self::InvalidCursor => "invalid_cursor",
             Self::InvalidLimit { .. } => "invalid_limit",
             Self::InvalidId => "invalid_id",

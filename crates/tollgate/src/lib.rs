@@ -60,6 +60,7 @@
 //! - `testing`: the store conformance suite ([`store_conformance_tests!`]) and a
 //!   `ManualClock`, for testing [`TokenStore`] implementations.
 
+mod audit;
 mod cache;
 mod clock;
 mod error;
@@ -77,14 +78,19 @@ mod usage;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use crate::audit::{
+    Actor, ActorKind, AuditAction, AuditEntry, AuditFilter, AuditId, AuditPage, AuditPosition,
+    AuditRequest, Client, Context, Outcome,
+};
 pub use crate::cache::CacheConfig;
 pub use crate::clock::{Clock, SystemClock};
 pub use crate::error::{BoxError, Error, ErrorKind, NameError, StoreTimeout};
 pub use crate::file::{TOKEN_FILE_FORMAT, TOKEN_FILE_VERSION, TokenFile};
 pub use crate::index::NameIndex;
 pub use crate::manager::{
-    DEFAULT_PAGE_SIZE, Deadlines, DeleteOptions, Expiry, Issued, ListOptions, MAX_GRACE_PERIOD,
-    MAX_PAGE_SIZE, NewToken, Page, Regenerate, TokenManager, TokenUpdate, Verification,
+    Acting, DEFAULT_AUDIT_RETENTION, DEFAULT_PAGE_SIZE, Deadlines, DeleteOptions, Expiry, Issued,
+    ListOptions, MAX_GRACE_PERIOD, MAX_PAGE_SIZE, NewToken, Page, Regenerate, TokenManager,
+    TokenUpdate, Verification,
 };
 pub use crate::matcher::{PreparedName, Query, Score, Terms, typo_budget};
 pub use crate::memory::MemoryStore;

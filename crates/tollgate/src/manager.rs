@@ -6,6 +6,10 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
+use crate::audit::{
+    Actor, AuditAction, AuditEntry, AuditFilter, AuditPage, AuditPosition, AuditRequest, Client,
+    Context, Outcome,
+};
 use crate::cache::{CacheConfig, Lookup, Ticket, VerifyCache};
 use crate::clock::{Clock, SystemClock, truncate_to_micros};
 use crate::error::{Error, StoreTimeout};
@@ -33,6 +37,23 @@ pub const MAX_GRACE_PERIOD: SignedDuration = SignedDuration::from_hours(24 * 30)
 /// and the caller did not ask for a specific version. Each round of concurrent writers lets at
 /// least one through, so this is far more than contention needs; it only stops a livelock.
 const MODIFY_ATTEMPTS: usize = 1000;
+
+/// How long audit entries are kept unless [`TokenManager::with_audit_retention`] says
+/// otherwise: 400 days.
+pub const DEFAULT_AUDIT_RETENTION: Duration = Duration::from_secs(400 * 24 * 3600);
+
+/// The context of changes made through the plain [`TokenManager`] methods.
+static APPLICATION: Context = Context {
+    actor: Actor {
+        kind: crate::audit::ActorKind::Application,
+        id: String::new(),
+        name: String::new(),
+    },
+    client: Client {
+        address: None,
+        user_agent: None,
+    },
+};
 
 /// How long the [`TokenManager`] waits for its store before it gives up with
 /// [`Error::Unavailable`] (whose source is a [`StoreTimeout`]).
@@ -78,6 +99,9 @@ pub struct TokenManager {
     deadlines: Deadlines,
     /// A scope whose last enabled holder may not be removed without force.
     protected_scope: Option<String>,
+    audit_retention: Duration,
+    /// When the audit log was last pruned, in Unix seconds.
+    last_prune: std::sync::atomic::AtomicI64,
 }
 
 impl fmt::Debug for TokenManager {
@@ -405,6 +429,8 @@ impl TokenManager {
             last_used: UsageTracker::default(),
             deadlines: Deadlines::default(),
             protected_scope: None,
+            audit_retention: DEFAULT_AUDIT_RETENTION,
+            last_prune: std::sync::atomic::AtomicI64::new(0),
         }
         .with_cache(CacheConfig::default())
     }
@@ -510,8 +536,15 @@ impl TokenManager {
     /// Errors: `Invalid*` for bad input, [`Error::ExpiryInPast`], [`Error::NameTaken`] when the
     /// owner already has a token by that name (case-insensitively).
     pub async fn apply(&self, owner: &str, new: NewToken) -> Result<Issued, Error> {
-        let issued = self.prepare(owner, new, self.now())?;
-        self.write(self.store.insert(&issued.record)).await?;
+        self.apply_in(&APPLICATION, owner, new).await
+    }
+
+    async fn apply_in(&self, ctx: &Context, owner: &str, new: NewToken) -> Result<Issued, Error> {
+        let now = self.now();
+        let issued = self.prepare(owner, new, now)?;
+        let entry = self.entry(ctx, AuditAction::Apply, &issued.record, now)?;
+        self.write(self.store.insert(&issued.record, &entry))
+            .await?;
         Ok(issued)
     }
 
@@ -523,13 +556,27 @@ impl TokenManager {
         owner: &str,
         tokens: impl IntoIterator<Item = NewToken>,
     ) -> Result<Vec<Issued>, Error> {
+        self.apply_many_in(&APPLICATION, owner, tokens).await
+    }
+
+    async fn apply_many_in(
+        &self,
+        ctx: &Context,
+        owner: &str,
+        tokens: impl IntoIterator<Item = NewToken>,
+    ) -> Result<Vec<Issued>, Error> {
         let now = self.now();
         let issued = tokens
             .into_iter()
             .map(|new| self.prepare(owner, new, now))
             .collect::<Result<Vec<_>, _>>()?;
         let records: Vec<TokenRecord> = issued.iter().map(|i| i.record.clone()).collect();
-        self.write(self.store.insert_many(&records)).await?;
+        let entries = records
+            .iter()
+            .map(|record| self.entry(ctx, AuditAction::Apply, record, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.write(self.store.insert_many(&records, &entries))
+            .await?;
         Ok(issued)
     }
 
@@ -667,7 +714,7 @@ impl TokenManager {
         id: TokenId,
         update: TokenUpdate,
     ) -> Result<TokenRecord, Error> {
-        Ok(self.change(owner, id, update, None).await?.0)
+        Ok(self.change(&APPLICATION, owner, id, update, None).await?.0)
     }
 
     /// Replaces a token's secret and returns the new one, shown this once.
@@ -694,7 +741,19 @@ impl TokenManager {
         update: TokenUpdate,
         options: Regenerate,
     ) -> Result<Issued, Error> {
-        let (record, token) = self.change(owner, id, update, Some(options)).await?;
+        self.modify_and_regenerate_in(&APPLICATION, owner, id, update, options)
+            .await
+    }
+
+    async fn modify_and_regenerate_in(
+        &self,
+        ctx: &Context,
+        owner: &str,
+        id: TokenId,
+        update: TokenUpdate,
+        options: Regenerate,
+    ) -> Result<Issued, Error> {
+        let (record, token) = self.change(ctx, owner, id, update, Some(options)).await?;
         let token = token.expect("a regeneration always yields a token");
         Ok(Issued { record, token })
     }
@@ -702,6 +761,7 @@ impl TokenManager {
     /// Validates everything first, then rewrites the record in one conditional write.
     async fn change(
         &self,
+        ctx: &Context,
         owner: &str,
         id: TokenId,
         update: TokenUpdate,
@@ -733,45 +793,55 @@ impl TokenManager {
                 Some((grace, token, hash, sealed))
             }
         };
+        let grace_seconds = fresh.as_ref().map(|(grace, ..)| grace.as_secs());
         let record = self
-            .rewrite(owner, id, expected_version, update.force, |record, now| {
-                if update.is_empty() && fresh.is_none() {
-                    return Ok(false);
-                }
-                if let Some(name) = &name {
-                    record.name = name.as_str().to_owned();
-                }
-                if let Some(description) = &description {
-                    record.description.clone_from(description);
-                }
-                if let Some(scopes) = &scopes {
-                    record.scopes.clone_from(scopes);
-                }
-                if let Some(enabled) = update.enabled {
-                    record.enabled = enabled;
-                }
-                if let Some(expires_at) = update.expires_at {
-                    record.expires_at = expires_at.map(|at| self.future(now, at)).transpose()?;
-                }
-                if let Some((grace, token, hash, sealed)) = &fresh {
-                    let valid_until =
-                        truncate_to_micros(now.checked_add(*grace).unwrap_or(Timestamp::MAX));
-                    record.previous_secret = grace.is_positive().then_some(PreviousSecret {
-                        hash: record.secret_hash,
-                        valid_until,
-                    });
-                    record.secret_hash = *hash;
-                    record.hint = token.hint();
-                    record.sealed_secret.clone_from(sealed);
-                }
-                // A grace period never outlives the token.
-                if let (Some(previous), Some(expires_at)) =
-                    (&mut record.previous_secret, record.expires_at)
-                {
-                    previous.valid_until = previous.valid_until.min(expires_at);
-                }
-                Ok(true)
-            })
+            .rewrite(
+                ctx,
+                owner,
+                id,
+                expected_version,
+                update.force,
+                grace_seconds,
+                |record, now| {
+                    if update.is_empty() && fresh.is_none() {
+                        return Ok(false);
+                    }
+                    if let Some(name) = &name {
+                        record.name = name.as_str().to_owned();
+                    }
+                    if let Some(description) = &description {
+                        record.description.clone_from(description);
+                    }
+                    if let Some(scopes) = &scopes {
+                        record.scopes.clone_from(scopes);
+                    }
+                    if let Some(enabled) = update.enabled {
+                        record.enabled = enabled;
+                    }
+                    if let Some(expires_at) = update.expires_at {
+                        record.expires_at =
+                            expires_at.map(|at| self.future(now, at)).transpose()?;
+                    }
+                    if let Some((grace, token, hash, sealed)) = &fresh {
+                        let valid_until =
+                            truncate_to_micros(now.checked_add(*grace).unwrap_or(Timestamp::MAX));
+                        record.previous_secret = grace.is_positive().then_some(PreviousSecret {
+                            hash: record.secret_hash,
+                            valid_until,
+                        });
+                        record.secret_hash = *hash;
+                        record.hint = token.hint();
+                        record.sealed_secret.clone_from(sealed);
+                    }
+                    // A grace period never outlives the token.
+                    if let (Some(previous), Some(expires_at)) =
+                        (&mut record.previous_secret, record.expires_at)
+                    {
+                        previous.valid_until = previous.valid_until.min(expires_at);
+                    }
+                    Ok(true)
+                },
+            )
             .await?;
         Ok((record, fresh.map(|(_, token, _, _)| token)))
     }
@@ -791,6 +861,16 @@ impl TokenManager {
         id: TokenId,
         options: DeleteOptions,
     ) -> Result<(), Error> {
+        self.delete_in(&APPLICATION, owner, id, options).await
+    }
+
+    async fn delete_in(
+        &self,
+        ctx: &Context,
+        owner: &str,
+        id: TokenId,
+        options: DeleteOptions,
+    ) -> Result<(), Error> {
         let record = self.get(owner, id).await?;
         if !options.force && self.guards(&record, self.now()) {
             self.ensure_another_guardian(&record).await?;
@@ -804,9 +884,13 @@ impl TokenManager {
                 actual: record.version,
             });
         }
+        let entry = self.entry(ctx, AuditAction::Delete, &record, self.now())?;
         let deleted = match options.expected_version {
-            Some(expected) => self.write(self.store.delete_version(id, expected)).await?,
-            None => self.write(self.store.delete(id)).await?,
+            Some(expected) => {
+                self.write(self.store.delete_version(id, expected, &entry))
+                    .await?
+            }
+            None => self.write(self.store.delete(id, &entry)).await?,
         };
         if deleted {
             self.evict(id);
@@ -965,12 +1049,15 @@ impl TokenManager {
     /// Reads the record, lets `change` edit it, and writes it back conditionally on its
     /// version. Retries on a concurrent change unless the caller pinned a version, so a
     /// change that names no version is never refused for a race it did not know about.
+    #[allow(clippy::too_many_arguments)]
     async fn rewrite<F>(
         &self,
+        ctx: &Context,
         owner: &str,
         id: TokenId,
         expected_version: Option<u64>,
         force: bool,
+        grace_seconds: Option<i64>,
         change: F,
     ) -> Result<TokenRecord, Error>
     where
@@ -999,7 +1086,11 @@ impl TokenManager {
             }
             record.version = old.version + 1;
             record.updated_at = now.max(old.updated_at);
-            match self.write(self.store.update(&record, old.version)).await {
+            let entry = self.change_entry(ctx, &old, &record, grace_seconds, now)?;
+            match self
+                .write(self.store.update(&record, old.version, Some(&entry)))
+                .await
+            {
                 Ok(()) => {
                     self.evict(id);
                     return Ok(record);
@@ -1057,6 +1148,201 @@ impl TokenManager {
         }
     }
 
+    /// The audit entry of a change to `record` at `now`.
+    fn entry(
+        &self,
+        ctx: &Context,
+        action: AuditAction,
+        record: &TokenRecord,
+        now: Timestamp,
+    ) -> Result<AuditEntry, Error> {
+        Ok(AuditEntry {
+            id: TokenId::generate()?,
+            at: now,
+            actor: ctx.actor.clone(),
+            action,
+            token_id: Some(record.id),
+            token_name: Some(record.name.clone()),
+            owner: Some(record.owner.clone()),
+            outcome: Outcome::Success,
+            changes: Vec::new(),
+            grace_seconds: None,
+            reason: None,
+            client: ctx.client.clone(),
+        })
+    }
+
+    /// The audit entry of a rewrite from `old` to `new`: which fields changed, and the
+    /// action that best names it (regenerate, enable, disable or modify).
+    fn change_entry(
+        &self,
+        ctx: &Context,
+        old: &TokenRecord,
+        new: &TokenRecord,
+        grace_seconds: Option<i64>,
+        now: Timestamp,
+    ) -> Result<AuditEntry, Error> {
+        let mut changes = Vec::new();
+        let fields = [
+            ("name", old.name != new.name),
+            ("description", old.description != new.description),
+            ("expires_at", old.expires_at != new.expires_at),
+            ("scopes", old.scopes != new.scopes),
+            ("enabled", old.enabled != new.enabled),
+            ("secret", old.secret_hash != new.secret_hash),
+        ];
+        for (field, changed) in fields {
+            if changed {
+                changes.push(field.to_owned());
+            }
+        }
+        let action = if old.secret_hash != new.secret_hash {
+            AuditAction::Regenerate
+        } else if old.enabled != new.enabled {
+            if new.enabled {
+                AuditAction::Enable
+            } else {
+                AuditAction::Disable
+            }
+        } else {
+            AuditAction::Modify
+        };
+        let mut entry = self.entry(ctx, action, new, now)?;
+        entry.changes = changes;
+        entry.grace_seconds = grace_seconds;
+        Ok(entry)
+    }
+
+    /// Records a management request that was turned away (missing, invalid or
+    /// under-scoped credentials): `reason` says why, in a few words. Never pass the
+    /// presented token.
+    pub async fn record_refusal(
+        &self,
+        ctx: &Context,
+        reason: &str,
+        owner: Option<&str>,
+    ) -> Result<(), Error> {
+        let entry = AuditEntry {
+            id: TokenId::generate()?,
+            at: self.now(),
+            actor: ctx.actor.clone(),
+            action: AuditAction::Refused,
+            token_id: None,
+            token_name: None,
+            owner: owner.map(str::to_owned),
+            outcome: Outcome::Refused,
+            changes: Vec::new(),
+            grace_seconds: None,
+            reason: Some(reason.to_owned()),
+            client: ctx.client.clone(),
+        };
+        self.write(self.store.append_audit(&entry)).await
+    }
+
+    /// One page of the audit log, newest first, filtered. `cursor` is the previous page's
+    /// [`AuditPage::next_cursor`]; `limit` is 1 to [`MAX_PAGE_SIZE`] ([`DEFAULT_PAGE_SIZE`]
+    /// when `None`).
+    pub async fn audit(
+        &self,
+        filter: &AuditFilter,
+        cursor: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<AuditPage, Error> {
+        let limit = match limit {
+            None => DEFAULT_PAGE_SIZE,
+            Some(limit @ 1..=MAX_PAGE_SIZE) => limit,
+            Some(_) => return Err(Error::InvalidLimit { max: MAX_PAGE_SIZE }),
+        };
+        if let (Some(since), Some(until)) = (filter.since, filter.until)
+            && since > until
+        {
+            return Err(Error::InvalidAuditFilter("`since` is after `until`"));
+        }
+        if let Some(owner) = &filter.owner {
+            validate_owner(owner)?;
+        }
+        let after = cursor.map(decode_audit_cursor).transpose()?;
+        let request = AuditRequest {
+            filter,
+            after,
+            limit: limit + 1,
+        };
+        let mut entries = self.read(self.store.audit(&request)).await?;
+        let next_cursor = (entries.len() > limit).then(|| {
+            entries.truncate(limit);
+            let last = AuditPosition::of(&entries[limit - 1]);
+            format!("a.{}.{}", last.at.as_microsecond(), last.id)
+        });
+        Ok(AuditPage {
+            entries,
+            next_cursor,
+        })
+    }
+
+    /// Removes audit entries older than `retention`; returns how many. Run it
+    /// periodically (the guard's flusher in `tollgate-axum` does, with the retention set by
+    /// [`with_audit_retention`](Self::with_audit_retention)).
+    pub async fn prune_audit(&self, retention: Duration) -> Result<u64, Error> {
+        let retention = SignedDuration::try_from(retention).unwrap_or(SignedDuration::MAX);
+        let before = self.now().checked_sub(retention).unwrap_or(Timestamp::MIN);
+        self.write(self.store.prune_audit(before)).await
+    }
+
+    /// How long audit entries are kept by [`maintain`](Self::maintain): 400 days unless set
+    /// here.
+    pub fn with_audit_retention(mut self, retention: Duration) -> Self {
+        self.audit_retention = retention;
+        self
+    }
+
+    /// The audit retention.
+    pub fn audit_retention(&self) -> Duration {
+        self.audit_retention
+    }
+
+    /// Periodic upkeep: writes the coalesced last-used times
+    /// ([`flush_last_used`](Self::flush_last_used)) and, at most once an hour, prunes the
+    /// audit log to its retention. Background tasks call this.
+    pub async fn maintain(&self) -> Result<(), Error> {
+        let flushed = self.flush_last_used().await;
+        let now = self.now().as_second();
+        let last = self.last_prune.load(std::sync::atomic::Ordering::Relaxed);
+        if now - last >= 3600
+            && self
+                .last_prune
+                .compare_exchange(
+                    last,
+                    now,
+                    std::sync::atomic::Ordering::Relaxed,
+                    std::sync::atomic::Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            self.prune_audit(self.audit_retention).await?;
+        }
+        flushed
+    }
+
+    /// The manager acting for `ctx`: its changes are recorded in the audit log as made by
+    /// that actor, from that client.
+    ///
+    /// ```
+    /// use tollgate::{Actor, Context, MemoryStore, NewToken, TokenManager};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tollgate::Error> {
+    /// let manager = TokenManager::new(MemoryStore::new());
+    /// let alice = Context::new(Actor::user("alice"));
+    /// manager.acting(&alice).apply("alice", NewToken::new("laptop")).await?;
+    /// let log = manager.audit(&Default::default(), None, None).await?;
+    /// assert_eq!(log.entries[0].actor.id, "alice");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn acting<'a>(&'a self, ctx: &'a Context) -> Acting<'a> {
+        Acting { manager: self, ctx }
+    }
+
     /// Runs a store read within the read deadline.
     async fn read<T>(&self, call: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
         within(self.deadlines.read, call).await
@@ -1076,6 +1362,102 @@ async fn within<T>(
         Ok(result) => result,
         Err(_) => Err(Error::Unavailable(Box::new(StoreTimeout::new(limit)))),
     }
+}
+
+/// A [`TokenManager`] acting for someone: the same changes, recorded in the audit log as
+/// theirs. See [`TokenManager::acting`].
+#[derive(Debug, Clone, Copy)]
+pub struct Acting<'a> {
+    manager: &'a TokenManager,
+    ctx: &'a Context,
+}
+
+impl Acting<'_> {
+    /// [`TokenManager::apply`].
+    pub async fn apply(&self, owner: &str, new: NewToken) -> Result<Issued, Error> {
+        self.manager.apply_in(self.ctx, owner, new).await
+    }
+
+    /// [`TokenManager::apply_many`].
+    pub async fn apply_many(
+        &self,
+        owner: &str,
+        tokens: impl IntoIterator<Item = NewToken>,
+    ) -> Result<Vec<Issued>, Error> {
+        self.manager.apply_many_in(self.ctx, owner, tokens).await
+    }
+
+    /// [`TokenManager::modify`].
+    pub async fn modify(
+        &self,
+        owner: &str,
+        id: TokenId,
+        update: TokenUpdate,
+    ) -> Result<TokenRecord, Error> {
+        Ok(self
+            .manager
+            .change(self.ctx, owner, id, update, None)
+            .await?
+            .0)
+    }
+
+    /// [`TokenManager::regenerate`].
+    pub async fn regenerate(
+        &self,
+        owner: &str,
+        id: TokenId,
+        options: Regenerate,
+    ) -> Result<Issued, Error> {
+        self.modify_and_regenerate(owner, id, TokenUpdate::default(), options)
+            .await
+    }
+
+    /// [`TokenManager::modify_and_regenerate`].
+    pub async fn modify_and_regenerate(
+        &self,
+        owner: &str,
+        id: TokenId,
+        update: TokenUpdate,
+        options: Regenerate,
+    ) -> Result<Issued, Error> {
+        self.manager
+            .modify_and_regenerate_in(self.ctx, owner, id, update, options)
+            .await
+    }
+
+    /// [`TokenManager::delete`].
+    pub async fn delete(&self, owner: &str, id: TokenId) -> Result<(), Error> {
+        self.delete_with(owner, id, DeleteOptions::default()).await
+    }
+
+    /// [`TokenManager::delete_with`].
+    pub async fn delete_with(
+        &self,
+        owner: &str,
+        id: TokenId,
+        options: DeleteOptions,
+    ) -> Result<(), Error> {
+        self.manager.delete_in(self.ctx, owner, id, options).await
+    }
+
+    /// Records a refused request by this actor; see [`TokenManager::record_refusal`].
+    pub async fn record_refusal(&self, reason: &str, owner: Option<&str>) -> Result<(), Error> {
+        self.manager.record_refusal(self.ctx, reason, owner).await
+    }
+}
+
+fn decode_audit_cursor(text: &str) -> Result<AuditPosition, Error> {
+    let parts: Vec<&str> = text.split('.').collect();
+    let position = match parts.as_slice() {
+        ["a", micros, id] => micros
+            .parse()
+            .ok()
+            .and_then(|m| Timestamp::from_microsecond(m).ok())
+            .zip(id.parse().ok())
+            .map(|(at, id)| AuditPosition { at, id }),
+        _ => None,
+    };
+    position.ok_or(Error::InvalidCursor)
 }
 
 /// How far verification got without the store.

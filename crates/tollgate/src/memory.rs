@@ -6,6 +6,7 @@ use std::sync::{PoisonError, RwLock};
 use async_trait::async_trait;
 use jiff::Timestamp;
 
+use crate::audit::{AuditEntry, AuditPosition, AuditRequest};
 use crate::error::Error;
 use crate::index::NameIndex;
 use crate::record::{TokenId, TokenRecord};
@@ -29,6 +30,8 @@ struct Inner {
     by_name: HashMap<(String, String), TokenId>,
     by_owner: HashMap<String, BTreeSet<ListPosition>>,
     settings: HashMap<String, String>,
+    /// The audit log, by position (time, then id).
+    audit: std::collections::BTreeMap<AuditPosition, AuditEntry>,
 }
 
 impl MemoryStore {
@@ -64,6 +67,12 @@ fn hashes(record: &TokenRecord) -> impl Iterator<Item = [u8; 32]> + '_ {
 }
 
 impl Inner {
+    fn log<'a>(&mut self, entries: impl IntoIterator<Item = &'a AuditEntry>) {
+        for entry in entries {
+            self.audit.insert(AuditPosition::of(entry), entry.clone());
+        }
+    }
+
     fn index(&mut self, record: &TokenRecord) {
         self.names.upsert(record);
         for hash in hashes(record) {
@@ -95,12 +104,12 @@ impl Inner {
 
 #[async_trait]
 impl TokenStore for MemoryStore {
-    async fn insert(&self, record: &TokenRecord) -> Result<(), Error> {
-        self.insert_many(std::slice::from_ref(record)).await
-    }
-
     /// Checks every record first, then adds them all under one lock.
-    async fn insert_many(&self, records: &[TokenRecord]) -> Result<(), Error> {
+    async fn insert_many(
+        &self,
+        records: &[TokenRecord],
+        audit: &[AuditEntry],
+    ) -> Result<(), Error> {
         let mut inner = self.write();
         let mut names = std::collections::HashSet::new();
         let mut ids = std::collections::HashSet::new();
@@ -123,6 +132,7 @@ impl TokenStore for MemoryStore {
             inner.index(record);
             inner.records.insert(record.id, record.clone());
         }
+        inner.log(audit);
         Ok(())
     }
 
@@ -165,7 +175,12 @@ impl TokenStore for MemoryStore {
             .cloned())
     }
 
-    async fn update(&self, record: &TokenRecord, expected_version: u64) -> Result<(), Error> {
+    async fn update(
+        &self,
+        record: &TokenRecord,
+        expected_version: u64,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), Error> {
         let mut inner = self.write();
         let Some(old) = inner.records.get(&record.id) else {
             return Err(Error::NotFound(record.id));
@@ -199,19 +214,26 @@ impl TokenStore for MemoryStore {
         inner.unindex(&old);
         inner.index(record);
         inner.records.insert(record.id, record.clone());
+        inner.log(audit);
         Ok(())
     }
 
-    async fn delete(&self, id: TokenId) -> Result<bool, Error> {
+    async fn delete(&self, id: TokenId, audit: &AuditEntry) -> Result<bool, Error> {
         let mut inner = self.write();
         let Some(old) = inner.records.remove(&id) else {
             return Ok(false);
         };
         inner.unindex(&old);
+        inner.log([audit]);
         Ok(true)
     }
 
-    async fn delete_version(&self, id: TokenId, expected_version: u64) -> Result<bool, Error> {
+    async fn delete_version(
+        &self,
+        id: TokenId,
+        expected_version: u64,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error> {
         let mut inner = self.write();
         match inner.records.get(&id) {
             None => return Ok(false),
@@ -227,7 +249,39 @@ impl TokenStore for MemoryStore {
         if let Some(old) = inner.records.remove(&id) {
             inner.unindex(&old);
         }
+        inner.log([audit]);
         Ok(true)
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), Error> {
+        self.write().log([entry]);
+        Ok(())
+    }
+
+    async fn audit(&self, request: &AuditRequest<'_>) -> Result<Vec<AuditEntry>, Error> {
+        let inner = self.read();
+        let range = match request.after {
+            Some(after) => inner.audit.range(..after),
+            None => inner.audit.range(..),
+        };
+        Ok(range
+            .rev()
+            .map(|(_, entry)| entry)
+            .filter(|entry| request.filter.matches(entry))
+            .take(request.limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn prune_audit(&self, before: Timestamp) -> Result<u64, Error> {
+        let mut inner = self.write();
+        let keep = inner.audit.split_off(&AuditPosition {
+            at: before,
+            id: TokenId::from_bytes([0; 16]),
+        });
+        let pruned = inner.audit.len();
+        inner.audit = keep;
+        Ok(pruned as u64)
     }
 
     async fn list(&self, request: &ListRequest<'_>) -> Result<Vec<TokenRecord>, Error> {

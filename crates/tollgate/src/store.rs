@@ -3,11 +3,12 @@
 //! # Implementing a custom store
 //!
 //! A store keeps [`TokenRecord`]s and finds them by id, by secret hash and by (owner, name
-//! key); it lists an owner's records newest first. Seven methods are required; fuzzy
-//! [`search`](TokenStore::search) and [`record_last_used`](TokenStore::record_last_used) have
-//! defaults built on the others. The [`TokenManager`](crate::TokenManager) does all validation
-//! and decides what a record looks like; a store only keeps what it is given, atomically, and
-//! reports conflicts.
+//! key); it lists an owner's records newest first; and it keeps the audit log, writing each
+//! change's [`AuditEntry`] in the same transaction as the change. Ten methods are required;
+//! fuzzy [`search`](TokenStore::search), [`record_last_used`](TokenStore::record_last_used) and
+//! the rest have defaults built on the others. The [`TokenManager`](crate::TokenManager) does
+//! all validation and decides what a record looks like; a store only keeps what it is given,
+//! atomically, and reports conflicts.
 //!
 //! Run the conformance suite (feature `testing`) against your store: see
 //! [`store_conformance_tests!`](crate::store_conformance_tests).
@@ -17,44 +18,62 @@
 //! use std::sync::Mutex;
 //!
 //! use async_trait::async_trait;
-//! use tollgate::{Error, ListRequest, SecretHash, TokenId, TokenRecord, TokenStore};
+//! use tollgate::jiff::Timestamp;
+//! use tollgate::{
+//!     AuditEntry, AuditPosition, AuditRequest, Error, ListRequest, SecretHash, TokenId,
+//!     TokenRecord, TokenStore,
+//! };
 //!
 //! /// A deliberately simple store: one mutex, linear scans.
 //! #[derive(Debug, Default)]
-//! struct VecStore(Mutex<HashMap<TokenId, TokenRecord>>);
+//! struct VecStore(Mutex<(HashMap<TokenId, TokenRecord>, Vec<AuditEntry>)>);
 //!
 //! #[async_trait]
 //! impl TokenStore for VecStore {
-//!     async fn insert(&self, record: &TokenRecord) -> Result<(), Error> {
-//!         let mut map = self.0.lock().unwrap();
-//!         let key = record.name_key();
-//!         if map.values().any(|r| r.owner == record.owner && r.name_key() == key) {
-//!             return Err(Error::NameTaken { name: record.name.clone() });
+//!     async fn insert_many(&self, records: &[TokenRecord], audit: &[AuditEntry]) -> Result<(), Error> {
+//!         let mut guard = self.0.lock().unwrap();
+//!         let (map, log) = &mut *guard;
+//!         // Check everything first: all or nothing.
+//!         for (i, record) in records.iter().enumerate() {
+//!             let key = record.name_key();
+//!             let earlier = &records[..i];
+//!             if map.values().chain(earlier).any(|r| r.owner == record.owner && r.name_key() == key) {
+//!                 return Err(Error::NameTaken { name: record.name.clone() });
+//!             }
+//!             if map.values().chain(earlier).any(|r| r.id == record.id || r.secret_hash == record.secret_hash) {
+//!                 return Err(Error::Duplicate(record.id));
+//!             }
 //!         }
-//!         if map.contains_key(&record.id) || map.values().any(|r| r.secret_hash == record.secret_hash) {
-//!             return Err(Error::Duplicate(record.id));
+//!         for record in records {
+//!             map.insert(record.id, record.clone());
 //!         }
-//!         map.insert(record.id, record.clone());
+//!         log.extend_from_slice(audit);
 //!         Ok(())
 //!     }
 //!
 //!     async fn get(&self, id: TokenId) -> Result<Option<TokenRecord>, Error> {
-//!         Ok(self.0.lock().unwrap().get(&id).cloned())
+//!         Ok(self.0.lock().unwrap().0.get(&id).cloned())
 //!     }
 //!
 //!     async fn find_by_hash(&self, hash: &SecretHash) -> Result<Option<TokenRecord>, Error> {
-//!         Ok(self.0.lock().unwrap().values().find(|r| {
+//!         Ok(self.0.lock().unwrap().0.values().find(|r| {
 //!             r.secret_hash == *hash || r.previous_secret.as_ref().is_some_and(|p| p.hash == *hash)
 //!         }).cloned())
 //!     }
 //!
 //!     async fn find_by_name(&self, owner: &str, key: &str) -> Result<Option<TokenRecord>, Error> {
-//!         Ok(self.0.lock().unwrap().values()
+//!         Ok(self.0.lock().unwrap().0.values()
 //!             .find(|r| r.owner == owner && r.name_key() == key).cloned())
 //!     }
 //!
-//!     async fn update(&self, record: &TokenRecord, expected_version: u64) -> Result<(), Error> {
-//!         let mut map = self.0.lock().unwrap();
+//!     async fn update(
+//!         &self,
+//!         record: &TokenRecord,
+//!         expected_version: u64,
+//!         audit: Option<&AuditEntry>,
+//!     ) -> Result<(), Error> {
+//!         let mut guard = self.0.lock().unwrap();
+//!         let (map, log) = &mut *guard;
 //!         match map.get(&record.id) {
 //!             None => return Err(Error::NotFound(record.id)),
 //!             Some(r) if r.version != expected_version => {
@@ -69,22 +88,49 @@
 //!             return Err(Error::NameTaken { name: record.name.clone() });
 //!         }
 //!         map.insert(record.id, record.clone());
+//!         log.extend(audit.cloned());
 //!         Ok(())
 //!     }
 //!
-//!     async fn delete(&self, id: TokenId) -> Result<bool, Error> {
-//!         Ok(self.0.lock().unwrap().remove(&id).is_some())
+//!     async fn delete(&self, id: TokenId, audit: &AuditEntry) -> Result<bool, Error> {
+//!         let mut guard = self.0.lock().unwrap();
+//!         let (map, log) = &mut *guard;
+//!         let deleted = map.remove(&id).is_some();
+//!         if deleted {
+//!             log.push(audit.clone());
+//!         }
+//!         Ok(deleted)
 //!     }
 //!
 //!     async fn list(&self, request: &ListRequest<'_>) -> Result<Vec<TokenRecord>, Error> {
-//!         let map = self.0.lock().unwrap();
-//!         let mut records: Vec<_> = map.values()
+//!         let guard = self.0.lock().unwrap();
+//!         let mut records: Vec<_> = guard.0.values()
 //!             .filter(|r| r.owner == request.owner && request.admits(r))
 //!             .cloned()
 //!             .collect();
 //!         records.sort_by(|a, b| tollgate::ListPosition::of(b).cmp(&tollgate::ListPosition::of(a)));
 //!         records.truncate(request.limit);
 //!         Ok(records)
+//!     }
+//!
+//!     async fn append_audit(&self, entry: &AuditEntry) -> Result<(), Error> {
+//!         self.0.lock().unwrap().1.push(entry.clone());
+//!         Ok(())
+//!     }
+//!
+//!     async fn audit(&self, request: &AuditRequest<'_>) -> Result<Vec<AuditEntry>, Error> {
+//!         let guard = self.0.lock().unwrap();
+//!         let mut entries: Vec<_> = guard.1.iter().filter(|e| request.admits(e)).cloned().collect();
+//!         entries.sort_by_key(|e| std::cmp::Reverse(AuditPosition::of(e)));
+//!         entries.truncate(request.limit);
+//!         Ok(entries)
+//!     }
+//!
+//!     async fn prune_audit(&self, before: Timestamp) -> Result<u64, Error> {
+//!         let mut guard = self.0.lock().unwrap();
+//!         let count = guard.1.len();
+//!         guard.1.retain(|e| e.at >= before);
+//!         Ok((count - guard.1.len()) as u64)
 //!     }
 //! }
 //!
@@ -101,6 +147,7 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
+use crate::audit::{AuditEntry, AuditRequest};
 use crate::error::Error;
 use crate::matcher::{Query, Score};
 use crate::record::{TokenId, TokenRecord};
@@ -240,30 +287,20 @@ impl SearchHit {
 /// [`Error::Backend`] otherwise.
 #[async_trait]
 pub trait TokenStore: Debug + Send + Sync + 'static {
-    /// Adds a new record.
+    /// Adds a new record and its audit entry, in one transaction.
     ///
     /// Fails with [`Error::NameTaken`] when the owner has a record with the same
     /// [`name_key`](TokenRecord::name_key), and with [`Error::Duplicate`] when the id or the
-    /// secret hash is already stored.
-    async fn insert(&self, record: &TokenRecord) -> Result<(), Error>;
-
-    /// Adds several new records, with the same errors as [`insert`](Self::insert).
-    ///
-    /// Should be atomic: all or nothing. The default inserts one by one and, when one fails,
-    /// deletes those it added before returning the error; a store that can do it in one
-    /// transaction overrides it.
-    async fn insert_many(&self, records: &[TokenRecord]) -> Result<(), Error> {
-        for (done, record) in records.iter().enumerate() {
-            if let Err(err) = self.insert(record).await {
-                for added in &records[..done] {
-                    // Best effort: the error to report is the first one.
-                    let _ = self.delete(added.id).await;
-                }
-                return Err(err);
-            }
-        }
-        Ok(())
+    /// secret hash is already stored; then neither is written.
+    async fn insert(&self, record: &TokenRecord, audit: &AuditEntry) -> Result<(), Error> {
+        self.insert_many(std::slice::from_ref(record), std::slice::from_ref(audit))
+            .await
     }
+
+    /// Adds several new records and their audit entries (one per record), with the same
+    /// errors as [`insert`](Self::insert): all of them, or on any error none.
+    async fn insert_many(&self, records: &[TokenRecord], audit: &[AuditEntry])
+    -> Result<(), Error>;
 
     /// The record with this id, or `None`.
     async fn get(&self, id: TokenId) -> Result<Option<TokenRecord>, Error>;
@@ -285,18 +322,31 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
     /// [`Error::NameTaken`] when another record of the same owner has the new name key. The
     /// owner and id never change. Hash lookups must follow the new `secret_hash` and
     /// `previous_secret` at once.
-    async fn update(&self, record: &TokenRecord, expected_version: u64) -> Result<(), Error>;
+    ///
+    /// `audit`, when given, is written in the same transaction, and only if the update is.
+    async fn update(
+        &self,
+        record: &TokenRecord,
+        expected_version: u64,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), Error>;
 
-    /// Removes the record; `false` when there was none. Once this returns, neither
-    /// [`get`](Self::get) nor [`find_by_hash`](Self::find_by_hash) finds it.
-    async fn delete(&self, id: TokenId) -> Result<bool, Error>;
+    /// Removes the record and writes `audit`, in one transaction; `false` (and no entry)
+    /// when there was none. Once this returns, neither [`get`](Self::get) nor
+    /// [`find_by_hash`](Self::find_by_hash) finds it.
+    async fn delete(&self, id: TokenId, audit: &AuditEntry) -> Result<bool, Error>;
 
     /// Removes the record if it is at `expected_version`: `false` when there is none,
     /// [`Error::VersionConflict`] when its version differs (nothing is removed).
     ///
     /// The default reads, compares and deletes, which a concurrent write can slip between;
     /// a store that can make the deletion conditional in one transaction overrides it.
-    async fn delete_version(&self, id: TokenId, expected_version: u64) -> Result<bool, Error> {
+    async fn delete_version(
+        &self,
+        id: TokenId,
+        expected_version: u64,
+        audit: &AuditEntry,
+    ) -> Result<bool, Error> {
         match self.get(id).await? {
             None => Ok(false),
             Some(record) if record.version != expected_version => Err(Error::VersionConflict {
@@ -304,7 +354,7 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
                 expected: expected_version,
                 actual: record.version,
             }),
-            Some(_) => self.delete(id).await,
+            Some(_) => self.delete(id, audit).await,
         }
     }
 
@@ -375,7 +425,7 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
                     break;
                 }
                 record.last_used_at = Some(at);
-                match self.update(&record, record.version).await {
+                match self.update(&record, record.version, None).await {
                     Ok(()) | Err(Error::NotFound(_)) => break,
                     Err(Error::VersionConflict { .. }) => continue,
                     Err(err) => return Err(err),
@@ -384,6 +434,17 @@ pub trait TokenStore: Debug + Send + Sync + 'static {
         }
         Ok(())
     }
+
+    /// Appends an entry that records no change of a token: a refused request.
+    async fn append_audit(&self, entry: &AuditEntry) -> Result<(), Error>;
+
+    /// One page of the audit log: entries [`AuditRequest::admits`], newest first
+    /// ([`AuditPosition`](crate::AuditPosition) descending), at most `request.limit`.
+    async fn audit(&self, request: &AuditRequest<'_>) -> Result<Vec<AuditEntry>, Error>;
+
+    /// Removes the entries older than `before`; returns how many. The only way entries
+    /// leave the log.
+    async fn prune_audit(&self, before: Timestamp) -> Result<u64, Error>;
 
     /// A setting kept with the tokens, such as [`PREFIX_SETTING`] (the prefix the store's
     /// tokens are issued with); `None` when it was never set.

@@ -143,6 +143,7 @@ macro_rules! store_conformance_tests {
             lock_out_guard,
             hints,
             settings,
+            audit_log,
             hash_index_follows_updates,
             recoverable_secrets,
             apply_many_is_all_or_nothing,
@@ -188,6 +189,24 @@ pub mod conformance {
     };
 
     const OWNER: &str = "acme";
+
+    /// An audit entry for writing `record` straight to a store.
+    fn entry_for(record: &TokenRecord) -> crate::AuditEntry {
+        crate::AuditEntry {
+            id: TokenId::generate().unwrap(),
+            at: record.updated_at,
+            actor: crate::Actor::application(),
+            action: crate::AuditAction::Apply,
+            token_id: Some(record.id),
+            token_name: Some(record.name.clone()),
+            owner: Some(record.owner.clone()),
+            outcome: crate::Outcome::Success,
+            changes: Vec::new(),
+            grace_seconds: None,
+            reason: None,
+            client: crate::Client::default(),
+        }
+    }
 
     async fn issue(manager: &TokenManager, name: &str) -> crate::Issued {
         manager
@@ -473,7 +492,10 @@ pub mod conformance {
             "{err:?}"
         );
         assert_eq!(err.kind(), crate::ErrorKind::PreconditionFailed);
-        let err = store.delete_version(id, 1).await.unwrap_err();
+        let err = store
+            .delete_version(id, 1, &entry_for(&v2))
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::VersionConflict { .. }), "{err:?}");
         assert_eq!(manager.get(OWNER, id).await.unwrap(), v2);
 
@@ -481,12 +503,12 @@ pub mod conformance {
         let mut stale = issued.record.clone();
         stale.description = "stale".into();
         stale.version = 2;
-        let err = store.update(&stale, 1).await.unwrap_err();
+        let err = store.update(&stale, 1, None).await.unwrap_err();
         assert!(matches!(err, Error::VersionConflict { .. }), "{err:?}");
         let mut missing = stale.clone();
         missing.id = TokenId::generate().unwrap();
         assert!(matches!(
-            store.update(&missing, 1).await,
+            store.update(&missing, 1, None).await,
             Err(Error::NotFound(_))
         ));
         assert_eq!(manager.get(OWNER, id).await.unwrap(), v2);
@@ -578,6 +600,253 @@ pub mod conformance {
             assert!(matches!(err, Error::InvalidCursor), "{err:?}");
         }
         assert_eq!(manager.get(OWNER, id).await.unwrap(), issued.record);
+    }
+
+    /// Every change writes exactly one audit entry, in the same transaction; a change that
+    /// fails writes none; refusals are appended; filters and pages work; nothing in the log
+    /// matches a secret or a hash; pruning removes old entries only.
+    pub async fn audit_log(store: Arc<dyn TokenStore>) {
+        use crate::{Actor, AuditAction, AuditFilter, Client, Context};
+
+        let (manager, clock) = manager_with_clock(store);
+        let tick = || clock.advance(SignedDuration::from_secs(1));
+        let admin_id = TokenId::generate().unwrap();
+        let admin = Context::new(Actor::token(admin_id, "root")).client(Client {
+            address: Some("192.0.2.7:51000".into()),
+            user_agent: Some("curl/8.5".into()),
+        });
+        let acting = manager.acting(&admin);
+        let mut secrets = Vec::new();
+        let mut hashes = Vec::new();
+
+        let issued = acting
+            .apply(OWNER, NewToken::new("audited").scopes(["read"]))
+            .await
+            .unwrap();
+        let id = issued.record.id;
+        secrets.push(issued.token.expose_secret().to_owned());
+        hashes.push(issued.record.secret_hash);
+        tick();
+        acting
+            .modify(OWNER, id, TokenUpdate::default().description("watched"))
+            .await
+            .unwrap();
+        tick();
+        acting
+            .modify(OWNER, id, TokenUpdate::default().enabled(false))
+            .await
+            .unwrap();
+        tick();
+        acting
+            .modify(
+                OWNER,
+                id,
+                TokenUpdate::default().enabled(true).name("audited 2"),
+            )
+            .await
+            .unwrap();
+        tick();
+        let regenerated = acting
+            .regenerate(OWNER, id, Regenerate::default().grace(minutes(5)))
+            .await
+            .unwrap();
+        secrets.push(regenerated.token.expose_secret().to_owned());
+        hashes.push(regenerated.record.secret_hash);
+        tick();
+        // Changes that fail, or change nothing, write nothing.
+        issue(&manager, "other").await;
+        tick();
+        let other_entries = 1;
+        assert!(
+            acting
+                .modify(OWNER, id, TokenUpdate::default().name("OTHER"))
+                .await
+                .is_err()
+        );
+        acting
+            .modify(OWNER, id, TokenUpdate::default())
+            .await
+            .unwrap();
+        assert!(
+            acting
+                .modify(
+                    OWNER,
+                    id,
+                    TokenUpdate::default().description("x").expected_version(1)
+                )
+                .await
+                .is_err()
+        );
+        assert!(
+            acting
+                .delete(OWNER, TokenId::generate().unwrap())
+                .await
+                .is_err()
+        );
+        assert!(
+            acting
+                .apply_many(OWNER, [NewToken::new("fresh"), NewToken::new("Other")])
+                .await
+                .is_err()
+        );
+        tick();
+        acting.delete(OWNER, id).await.unwrap();
+        tick();
+        let anonymous = Context::new(Actor::anonymous()).client(Client {
+            address: Some("198.51.100.1:4000".into()),
+            user_agent: None,
+        });
+        manager
+            .record_refusal(&anonymous, "invalid token", None)
+            .await
+            .unwrap();
+
+        // The token's history, newest first, two entries a page.
+        let mut history = Vec::new();
+        let filter = AuditFilter {
+            token: Some(id),
+            ..Default::default()
+        };
+        let mut cursor = None;
+        loop {
+            let page = manager
+                .audit(&filter, cursor.as_deref(), Some(2))
+                .await
+                .unwrap();
+            history.extend(page.entries);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let actions: Vec<AuditAction> = history.iter().map(|e| e.action).collect();
+        assert_eq!(
+            actions,
+            [
+                AuditAction::Delete,
+                AuditAction::Regenerate,
+                AuditAction::Enable,
+                AuditAction::Disable,
+                AuditAction::Modify,
+                AuditAction::Apply,
+            ]
+        );
+        for entry in &history {
+            assert_eq!(entry.actor.id, admin_id.to_string());
+            assert_eq!(entry.actor.name, "root");
+            assert_eq!(entry.owner.as_deref(), Some(OWNER));
+            assert_eq!(entry.client, admin.client);
+            assert_eq!(entry.outcome, crate::Outcome::Success);
+        }
+        assert_eq!(history[0].token_name.as_deref(), Some("audited 2"));
+        assert_eq!(history[1].changes, ["secret"]);
+        assert_eq!(history[1].grace_seconds, Some(300));
+        assert_eq!(history[2].changes, ["name", "enabled"]);
+        assert_eq!(history[4].changes, ["description"]);
+        assert_eq!(history[5].token_name.as_deref(), Some("audited"));
+
+        // Everything: the token's six, the other token's apply, the refusal.
+        let all = manager
+            .audit(&AuditFilter::default(), None, Some(100))
+            .await
+            .unwrap()
+            .entries;
+        assert_eq!(all.len(), 6 + other_entries + 1, "{all:#?}");
+        let refusal = &all[0];
+        assert_eq!(refusal.action, AuditAction::Refused);
+        assert_eq!(refusal.outcome, crate::Outcome::Refused);
+        assert_eq!(refusal.reason.as_deref(), Some("invalid token"));
+        assert_eq!(refusal.client.address.as_deref(), Some("198.51.100.1:4000"));
+
+        // Filters.
+        let by = |filter: AuditFilter| {
+            let manager = &manager;
+            async move {
+                manager
+                    .audit(&filter, None, Some(100))
+                    .await
+                    .unwrap()
+                    .entries
+            }
+        };
+        let disables = by(AuditFilter {
+            action: Some(AuditAction::Disable),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(disables.len(), 1);
+        let by_admin = by(AuditFilter {
+            actor: Some(admin_id.to_string()),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(by_admin.len(), 6);
+        let since_regeneration = by(AuditFilter {
+            since: Some(history[1].at),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(
+            since_regeneration.len(),
+            4,
+            "regenerate, other, delete, refusal"
+        );
+        let before_regeneration = by(AuditFilter {
+            until: Some(history[1].at),
+            ..Default::default()
+        })
+        .await;
+        assert_eq!(before_regeneration.len(), 4);
+
+        // No secret, token string or hash anywhere in the log.
+        for entry in &all {
+            let line = entry.to_json_line();
+            for secret in &secrets {
+                assert!(!line.contains(secret.as_str()), "{line}");
+                let body = secret.split('_').nth(1).unwrap();
+                assert!(!line.contains(body), "{line}");
+            }
+            for hash in &hashes {
+                let hex: String = hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+                assert!(!line.contains(&hex), "{line}");
+            }
+        }
+
+        // Bad filters and cursors are invalid input.
+        let err = manager
+            .audit(&AuditFilter::default(), Some("x.1.2"), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidCursor), "{err:?}");
+        let err = manager
+            .audit(
+                &AuditFilter {
+                    since: Some(history[0].at),
+                    until: Some(history[5].at),
+                    ..Default::default()
+                },
+                None,
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::InvalidAuditFilter(_)), "{err:?}");
+
+        // Pruning removes what is older than the retention, and only that.
+        clock.advance(SignedDuration::from_hours(24));
+        manager
+            .acting(&admin)
+            .apply(OWNER, NewToken::new("late"))
+            .await
+            .unwrap();
+        let pruned = manager
+            .prune_audit(std::time::Duration::from_secs(3600))
+            .await
+            .unwrap();
+        assert_eq!(pruned, all.len() as u64);
+        let left = by(AuditFilter::default()).await;
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].token_name.as_deref(), Some("late"));
     }
 
     /// Settings are kept, and the first value written for a key wins, even in a race.
@@ -1334,7 +1603,10 @@ pub mod conformance {
         );
         assert_eq!(store.find_by_name("globex", "indexed").await.unwrap(), None);
         // Inserting the same record twice is refused.
-        let err = store.insert(&fresh.record).await.unwrap_err();
+        let err = store
+            .insert(&fresh.record, &entry_for(&fresh.record))
+            .await
+            .unwrap_err();
         assert!(
             matches!(err, Error::NameTaken { .. } | Error::Duplicate(_)),
             "{err:?}"
@@ -1343,7 +1615,7 @@ pub mod conformance {
         twin.id = TokenId::generate().unwrap();
         twin.name = "twin".into();
         assert!(matches!(
-            store.insert(&twin).await,
+            store.insert(&twin, &entry_for(&twin)).await,
             Err(Error::Duplicate(_))
         ));
     }
