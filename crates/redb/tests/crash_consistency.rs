@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use tollgate::{Error, ListOptions, NewToken, TokenId, TokenManager};
+use tollgate::{AuditAction, AuditFilter, Error, ListOptions, NewToken, TokenId, TokenManager};
 use tollgate_redb::RedbStore;
 
 /// Set in the worker's environment: the file to work on.
@@ -130,6 +130,8 @@ struct Expected {
     live: BTreeMap<TokenId, Live>,
     /// Deleted tokens and their secrets.
     deleted: BTreeMap<TokenId, String>,
+    /// Every deleted token, its secret known or not.
+    deleted_ids: BTreeSet<TokenId>,
 }
 
 /// The call in flight when the worker died, if any.
@@ -169,6 +171,7 @@ impl Expected {
             .live
             .remove(&id)
             .expect("the worker deletes live tokens");
+        self.deleted_ids.insert(id);
         if let Some(secret) = live.secret {
             self.deleted.insert(id, secret);
         }
@@ -403,7 +406,59 @@ async fn check(path: &Path, round: u64, expected: &mut Expected, in_flight: InFl
     let listed: BTreeSet<&TokenId> = stored.keys().collect();
     let live: BTreeSet<&TokenId> = expected.live.keys().collect();
     assert_eq!(listed, live, "round {round}: the list holds other tokens");
+    check_audit(&manager, round, expected).await;
     landed
+}
+
+/// The audit log holds exactly one apply entry per token ever applied and one delete entry
+/// per token deleted, and nothing else: a change never survives without its entry, nor an
+/// entry without its change.
+async fn check_audit(manager: &TokenManager, round: u64, expected: &Expected) {
+    let mut applies: BTreeMap<TokenId, usize> = BTreeMap::new();
+    let mut deletes: BTreeMap<TokenId, usize> = BTreeMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = manager
+            .audit(&AuditFilter::default(), cursor.as_deref(), Some(1000))
+            .await
+            .unwrap();
+        for entry in page.entries {
+            let id = entry.token_id.expect("every change names its token");
+            match entry.action {
+                AuditAction::Apply => *applies.entry(id).or_default() += 1,
+                AuditAction::Delete => *deletes.entry(id).or_default() += 1,
+                other => panic!("round {round}: unexpected {other} entry"),
+            }
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let ever: BTreeSet<TokenId> = expected
+        .live
+        .keys()
+        .chain(&expected.deleted_ids)
+        .copied()
+        .collect();
+    let applied: BTreeSet<TokenId> = applies.keys().copied().collect();
+    assert_eq!(
+        applied, ever,
+        "round {round}: apply entries and applied tokens differ"
+    );
+    assert!(
+        applies.values().all(|&n| n == 1),
+        "round {round}: an apply was logged twice"
+    );
+    let deleted: BTreeSet<TokenId> = deletes.keys().copied().collect();
+    assert_eq!(
+        deleted, expected.deleted_ids,
+        "round {round}: delete entries and deleted tokens differ"
+    );
+    assert!(
+        deletes.values().all(|&n| n == 1),
+        "round {round}: a delete was logged twice"
+    );
 }
 
 /// Every token of the owner, by id, with its name.
