@@ -174,7 +174,9 @@ impl Tollgate {
     }
 
     /// Flushes `last_used_at` every `period` on a background task until
-    /// [`LastUsedFlusher::shutdown`] flushes one last time and stops it.
+    /// [`LastUsedFlusher::shutdown`] flushes one last time and stops it. The same task prunes
+    /// the audit log to the manager's retention, at most once an hour
+    /// ([`TokenManager::maintain`](tollgate::TokenManager::maintain)).
     pub fn spawn_last_used_flusher(&self, period: Duration) -> LastUsedFlusher {
         let stop = Arc::new(Notify::new());
         let task = {
@@ -186,8 +188,8 @@ impl Tollgate {
                 loop {
                     tokio::select! {
                         _ = ticks.tick() => {
-                            if let Err(err) = tollgate.flush_last_used().await {
-                                tracing::warn!(error = %err, "could not record token use; will retry");
+                            if let Err(err) = tollgate.inner.manager.maintain().await {
+                                tracing::warn!(error = %err, "could not record token use or prune the audit log; will retry");
                             }
                         }
                         () = stop.notified() => break,
