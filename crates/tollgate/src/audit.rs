@@ -18,6 +18,7 @@ pub type AuditId = TokenId;
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AuditAction {
@@ -85,6 +86,7 @@ impl FromStr for AuditAction {
 
 /// Who acted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ActorKind {
@@ -103,6 +105,7 @@ pub enum ActorKind {
 
 /// Who made a change or a request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Actor {
     /// What kind of actor.
     pub kind: ActorKind,
@@ -162,6 +165,7 @@ impl Actor {
 
 /// Where an HTTP request came from.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Client {
     /// The client's address, as the server saw it.
     pub address: Option<String>,
@@ -197,6 +201,7 @@ impl Context {
 
 /// Whether the action took place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Outcome {
@@ -208,16 +213,20 @@ pub enum Outcome {
 
 /// One line of the audit log. Holds no secret, token string or hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
-    /// Unique.
+    /// Unique: 32 hexadecimal characters.
+    #[cfg_attr(feature = "utoipa", schema(value_type = String))]
     pub id: AuditId,
     /// When, to the microsecond.
+    #[cfg_attr(feature = "utoipa", schema(value_type = String, format = DateTime))]
     pub at: Timestamp,
     /// Who.
     pub actor: Actor,
     /// What.
     pub action: AuditAction,
     /// The token concerned, if any.
+    #[cfg_attr(feature = "utoipa", schema(value_type = Option<String>))]
     pub token_id: Option<TokenId>,
     /// Its name at that time.
     pub token_name: Option<String>,

@@ -59,6 +59,7 @@
 //!
 //! - `testing`: the store conformance suite ([`store_conformance_tests!`]) and a
 //!   `ManualClock`, for testing [`TokenStore`] implementations.
+//! - `utoipa`: OpenAPI schemas for the audit log's types, for the management API.
 
 mod audit;
 mod cache;
