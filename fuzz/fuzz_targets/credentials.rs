@@ -3,14 +3,16 @@
 //! status is one of 400/401/403, and a request passes exactly when it presents one valid,
 //! issued token in one readable header.
 //!
-//! In the fuzzed header bytes, `$T` stands for a valid token with the scope `deploy`, `$U`
-//! for a valid token without it and `$D` for a disabled token.
+//! Header values are raw bytes, in which `$T` stands for a valid token with the scope
+//! `deploy`, `$U` for a valid token without it and `$D` for a disabled token, or shaped as
+//! scheme, separators, token and suffix.
 
 #![no_main]
 
 mod common;
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use arbitrary::Arbitrary;
@@ -76,10 +78,97 @@ enum Guard {
     RequireDeploy,
 }
 
+/// A header value: raw bytes (with the placeholders), or shaped like a credential so that
+/// the fuzzer reaches valid and nearly valid ones as often as garbage.
+#[derive(Arbitrary, Debug)]
+enum Value<'a> {
+    Raw(&'a [u8]),
+    Shaped {
+        leading_spaces: bool,
+        scheme: Scheme<'a>,
+        /// Separators between the scheme and the token (spaces, or a tab when 0).
+        spaces: u8,
+        token: Secret<'a>,
+        suffix: &'a [u8],
+    },
+}
+
+#[derive(Arbitrary, Debug)]
+enum Scheme<'a> {
+    None,
+    Bearer,
+    LowerBearer,
+    UpperBearer,
+    Basic,
+    Other(&'a str),
+}
+
+#[derive(Arbitrary, Debug)]
+enum Secret<'a> {
+    Scoped,
+    Unscoped,
+    Disabled,
+    /// A valid token with one byte changed.
+    Mutated {
+        position: u8,
+        byte: u8,
+    },
+    Other(&'a str),
+}
+
+impl Value<'_> {
+    fn bytes(&self, world: &World) -> Vec<u8> {
+        match self {
+            Self::Raw(raw) => substitute(raw, world),
+            Self::Shaped {
+                leading_spaces,
+                scheme,
+                spaces,
+                token,
+                suffix,
+            } => {
+                let mut out = Vec::new();
+                if *leading_spaces {
+                    out.extend_from_slice(b"  ");
+                }
+                let scheme: &[u8] = match scheme {
+                    Scheme::None => b"",
+                    Scheme::Bearer => b"Bearer",
+                    Scheme::LowerBearer => b"bearer",
+                    Scheme::UpperBearer => b"BEARER",
+                    Scheme::Basic => b"Basic",
+                    Scheme::Other(other) => other.as_bytes(),
+                };
+                out.extend_from_slice(scheme);
+                if !scheme.is_empty() {
+                    match spaces % 4 {
+                        0 => out.push(b'\t'),
+                        n => out.extend(std::iter::repeat_n(b' ', usize::from(n))),
+                    }
+                }
+                match token {
+                    Secret::Scoped => out.extend_from_slice(world.scoped.as_bytes()),
+                    Secret::Unscoped => out.extend_from_slice(world.unscoped.as_bytes()),
+                    Secret::Disabled => out.extend_from_slice(world.disabled.as_bytes()),
+                    Secret::Mutated { position, byte } => {
+                        let mut token = world.scoped.clone().into_bytes();
+                        let index = usize::from(*position) % token.len();
+                        token[index] = *byte;
+                        out.extend_from_slice(&token);
+                    }
+                    Secret::Other(other) => out.extend_from_slice(other.as_bytes()),
+                }
+                out.extend_from_slice(suffix);
+                out
+            }
+        }
+    }
+}
+
 #[derive(Arbitrary, Debug)]
 struct Input<'a> {
-    authorization: Vec<&'a [u8]>,
-    api_key: Vec<&'a [u8]>,
+    authorization: Vec<Value<'a>>,
+    api_key: Vec<Value<'a>>,
     api_key_header: bool,
     guard: Guard,
 }
@@ -160,10 +249,10 @@ fuzz_target!(|input: Input<'_>| {
     } else {
         &world.plain
     };
-    let values = |raw: &[&[u8]]| -> Vec<HeaderValue> {
+    let values = |raw: &[Value<'_>]| -> Vec<HeaderValue> {
         raw.iter()
             .take(3)
-            .filter_map(|v| HeaderValue::from_bytes(&substitute(v, world)).ok())
+            .filter_map(|v| HeaderValue::from_bytes(&v.bytes(world)).ok())
             .collect()
     };
     let authorization = values(&input.authorization);
@@ -247,6 +336,11 @@ fuzz_target!(|input: Input<'_>| {
     let expected_pass = valid && (scoped || !needs_scope);
     if expected_pass {
         assert_eq!(status, StatusCode::OK, "a valid token was refused");
+        // Shows in the log that the run reached the passing side at all.
+        static PASSED: AtomicBool = AtomicBool::new(false);
+        if !PASSED.swap(true, Ordering::Relaxed) {
+            eprintln!("credentials: first request with a valid token passed");
+        }
     } else {
         assert_ne!(status, StatusCode::OK, "passed without a valid token");
         assert!(
