@@ -2,46 +2,80 @@
 
 use std::path::PathBuf;
 
+use clap::parser::ValueSource;
 use clap::{Args, Parser, Subcommand};
 use tollgate::jiff::{SignedDuration, Span, SpanRelativeTo, Timestamp};
 
+use crate::Failure;
+
 /// Manage API tokens: apply, list, search, download, modify, delete and verify.
 ///
-/// Tokens live in an embedded redb file (created on first use). `serve` offers the same over
-/// HTTP. Exit codes: 0 success, 1 verification failed or token not found, 2 bad input, usage
-/// or a conflict (a name taken, a version changed, the last admin token), 3 the token store
-/// failed or standard output could not be written.
+/// Tokens live in an embedded redb file (`apply` and `serve` create it) or in PostgreSQL
+/// (`--store`); with `--server`, every command goes through the management API of a running
+/// `tollgate serve` instead. `serve` offers the same over HTTP. Exit codes: 0 success, 1
+/// verification failed or token not found, 2 bad input, usage or a conflict (a name taken,
+/// a version changed, the last admin token, a token the server refused), 3 the token store or
+/// the server failed or cannot be reached, or standard output could not be written.
 #[derive(Debug, Parser)]
 #[command(name = "tollgate", version, propagate_version = true)]
 pub(crate) struct Cli {
     /// The token database file.
     #[arg(
         long,
-        global = true,
         env = "TOLLGATE_DB",
+        value_name = "PATH",
         default_value = "tollgate.redb"
     )]
     pub(crate) db: PathBuf,
 
     /// Keep tokens in PostgreSQL instead of the redb file (`postgres://user@host/db`), so that
     /// several servers share them.
-    #[arg(long, global = true, env = "TOLLGATE_DATABASE_URL", value_name = "URL")]
+    #[arg(long, env = "TOLLGATE_DATABASE_URL", value_name = "URL")]
     pub(crate) store: Option<String>,
 
+    /// Work through the management API of a running `tollgate serve` at URL (e.g.
+    /// `http://127.0.0.1:8080`) instead of on a store; needs an admin token in
+    /// `TOLLGATE_TOKEN` or --token-file.
+    #[arg(long, env = "TOLLGATE_SERVER", value_name = "URL")]
+    pub(crate) server: Option<String>,
+
+    /// With --server: read the admin token from PATH (the token on a line, or a token file
+    /// with its secret) instead of `TOLLGATE_TOKEN`.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) token_file: Option<PathBuf>,
+
     /// Whose tokens to work on (an account or tenant).
-    #[arg(long, global = true, env = "TOLLGATE_OWNER", default_value = "default")]
+    #[arg(long, env = "TOLLGATE_OWNER", default_value = "default")]
     pub(crate) owner: String,
 
-    /// The prefix of issued tokens (lower-case letters and digits).
-    #[arg(long, global = true, env = "TOLLGATE_PREFIX", default_value = "tg")]
-    pub(crate) prefix: String,
+    /// The prefix of issued tokens (lower-case letters and digits). A store keeps the prefix
+    /// it was created with (`tg` unless given); a different one is refused.
+    #[arg(long, env = "TOLLGATE_PREFIX")]
+    pub(crate) prefix: Option<String>,
 
-    /// Print machine-readable JSON instead of text.
-    #[arg(long, global = true)]
+    /// Print machine-readable JSON instead of text (also accepted after the command).
+    #[arg(long)]
     pub(crate) json: bool,
 
     #[command(subcommand)]
     pub(crate) command: Command,
+}
+
+impl Cli {
+    /// Whether output, errors included, is JSON: `--json` before or after the command.
+    pub(crate) fn json(&self) -> bool {
+        self.json
+            || match &self.command {
+                Command::Apply(args) => args.json.json,
+                Command::List(args) => args.json.json,
+                Command::Show(args) => args.json.json,
+                Command::Download(args) => args.json.json,
+                Command::Modify(args) => args.json.json,
+                Command::Delete(args) => args.json.json,
+                Command::Verify(args) => args.json.json,
+                Command::Serve(_) => false,
+            }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -51,7 +85,7 @@ pub(crate) enum Command {
     /// List tokens, newest first, or fuzzy-search their names.
     List(ListArgs),
     /// Show one token.
-    Show(IdArg),
+    Show(ShowArgs),
     /// Write a token's information to a token file.
     Download(DownloadArgs),
     /// Change a token: rename, describe, expiry, scopes, enable/disable, regenerate.
@@ -64,17 +98,33 @@ pub(crate) enum Command {
     Serve(ServeArgs),
 }
 
+/// `--json` on a command.
+#[derive(Debug, Args)]
+pub(crate) struct JsonArg {
+    /// Print machine-readable JSON instead of text; errors too, on standard error.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
     /// The address to listen on.
     #[arg(long, env = "TOLLGATE_ADDR", default_value = "127.0.0.1:8080")]
     pub(crate) addr: std::net::SocketAddr,
+    /// The token database file (the same as `tollgate --db PATH serve`).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) db: Option<PathBuf>,
+    /// Keep tokens in PostgreSQL (the same as `tollgate --store URL serve`).
+    #[arg(long, value_name = "URL")]
+    pub(crate) store: Option<String>,
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct IdArg {
+pub(crate) struct ShowArgs {
     /// The token's id (32 hexadecimal characters, as `list` shows).
     pub(crate) id: String,
+    #[command(flatten)]
+    pub(crate) json: JsonArg,
 }
 
 #[derive(Debug, Args)]
@@ -112,6 +162,8 @@ pub(crate) struct ApplyArgs {
     pub(crate) scopes: Vec<String>,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
+    #[command(flatten)]
+    pub(crate) json: JsonArg,
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +188,8 @@ pub(crate) struct ListArgs {
     /// Only tokens that have not expired.
     #[arg(long)]
     pub(crate) active: bool,
+    #[command(flatten)]
+    pub(crate) json: JsonArg,
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +203,8 @@ pub(crate) struct DownloadArgs {
     /// Overwrite the file if it exists.
     #[arg(long)]
     pub(crate) force: bool,
+    #[command(flatten)]
+    pub(crate) json: JsonArg,
 }
 
 #[derive(Debug, Args)]
@@ -202,6 +258,8 @@ pub(crate) struct ModifyArgs {
     /// tollgate:admin` on the store itself.
     #[arg(long)]
     pub(crate) force: bool,
+    #[command(flatten)]
+    pub(crate) json: JsonArg,
 }
 
 #[derive(Debug, Args)]
@@ -218,6 +276,8 @@ pub(crate) struct DeleteArgs {
     /// tollgate:admin` on the store itself.
     #[arg(long)]
     pub(crate) force: bool,
+    #[command(flatten)]
+    pub(crate) json: JsonArg,
 }
 
 #[derive(Debug, Args)]
@@ -225,6 +285,57 @@ pub(crate) struct VerifyArgs {
     /// The token. Omit it to read the token from standard input, which keeps it out of shell
     /// history.
     pub(crate) token: Option<String>,
+    #[command(flatten)]
+    pub(crate) json: JsonArg,
+}
+
+/// Checks what the value sources of the matches decide and clap cannot say: a server and a
+/// store given together on the command line, `--token-file` without a server.
+///
+/// With a server set, commands go through it: `--db`, `--store` and `--prefix` on the command
+/// line are refused, their environment variables ignored. `serve` runs on a store and ignores
+/// `TOLLGATE_SERVER`, but refuses `--server`.
+pub(crate) fn check_sources(matches: &clap::ArgMatches, cli: &Cli) -> Result<(), Failure> {
+    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    let Some(server) = &cli.server else {
+        if cli.token_file.is_some() {
+            return Err(Failure::usage(
+                "usage",
+                "--token-file holds the admin token for --server URL (or TOLLGATE_SERVER); without a server, commands work on the store itself",
+            ));
+        }
+        return Ok(());
+    };
+    let named = if given("server") {
+        format!("--server {server}")
+    } else {
+        format!("TOLLGATE_SERVER ({server})")
+    };
+    if matches!(cli.command, Command::Serve(_)) {
+        if given("server") {
+            return Err(Failure::usage(
+                "usage",
+                "serve runs on a token store (--db or --store), not through another server; leave out --server",
+            ));
+        }
+        return Ok(());
+    }
+    for option in ["db", "store", "prefix"] {
+        if given(option) {
+            return Err(Failure::usage(
+                "usage",
+                format!(
+                    "--{option} works on a store, but {named} sends every command to a server, which keeps its own; use one or the other{}",
+                    if given("server") {
+                        ""
+                    } else {
+                        " (unset TOLLGATE_SERVER to work on the store)"
+                    }
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Parses `30d`, `12h`, `1w 2d`, `90m`, `45s` (or ISO 8601 `P30D`) into a positive duration.

@@ -6,19 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use tollgate::jiff::Timestamp;
-use tollgate::{TokenInfo, TokenRecord};
+use tollgate_axum::management::TokenView;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::Failure;
-
-/// A record for `--json`, with the plaintext when one was just issued.
-#[derive(Serialize)]
-pub(crate) struct JsonToken<'a> {
-    #[serde(flatten)]
-    pub(crate) info: TokenInfo,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) token: Option<&'a str>,
-}
 
 /// `value` as pretty JSON, with a final newline.
 pub(crate) fn json_text(value: &impl Serialize) -> String {
@@ -44,21 +35,26 @@ pub(crate) fn emit(text: &str) -> Result<(), Failure> {
     write_stdout(text).map_err(|err| Failure::output(&err))
 }
 
+/// A time for people, to the minute, with its zone: `2026-11-27 10:00 UTC`; `-` for none.
 fn time(at: Option<Timestamp>) -> String {
     at.map_or_else(
         || "-".to_owned(),
-        |t| t.strftime("%Y-%m-%d %H:%M").to_string(),
+        |t| t.strftime("%Y-%m-%d %H:%M UTC").to_string(),
     )
 }
 
-/// `active`, `disabled` or `expired`.
-pub(crate) fn status(record: &TokenRecord, now: Timestamp) -> &'static str {
-    if !record.enabled {
-        "disabled"
-    } else if record.is_expired_at(now) {
-        "expired"
-    } else {
-        "active"
+/// A time for people, to the second: `2026-11-27 10:00:00 UTC`.
+pub(crate) fn instant(at: Timestamp) -> String {
+    at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// What tells a token apart at a glance without revealing it: `tg_…Qe1a`, its prefix (when
+/// known) and its last characters; `-` for tokens issued before hints were kept.
+fn hint(view: &TokenView, prefix: Option<&str>) -> String {
+    match (view.hint.as_str(), prefix) {
+        ("", _) => "-".to_owned(),
+        (hint, Some(prefix)) => format!("{prefix}_…{hint}"),
+        (hint, None) => format!("…{hint}"),
     }
 }
 
@@ -91,28 +87,34 @@ fn pad(text: &str, columns: usize) -> String {
 }
 
 /// A table for people: names may be CJK (two columns a character), so widths are measured
-/// in display columns.
-pub(crate) fn table(records: &[TokenRecord], now: Timestamp) -> String {
+/// in display columns. `prefix` is the store's token prefix, for the hints.
+pub(crate) fn table(views: &[TokenView], prefix: Option<&str>) -> String {
     let headers = [
         "ID",
         "NAME",
+        "TOKEN",
         "STATUS",
         "SCOPES",
         "EXPIRES",
         "LAST USED",
         "CREATED",
     ];
-    let rows: Vec<[String; 7]> = records
+    let rows: Vec<[String; 8]> = views
         .iter()
-        .map(|r| {
+        .map(|view| {
             [
-                r.id.to_string(),
-                fit(&r.name, 40),
-                status(r, now).to_owned(),
-                fit(&r.scopes.join(","), 30),
-                time(r.expires_at),
-                time(r.last_used_at),
-                time(Some(r.created_at)),
+                view.id.to_string(),
+                fit(&view.name, 40),
+                hint(view, prefix),
+                view.status.as_str().to_owned(),
+                if view.scopes.is_empty() {
+                    "-".to_owned()
+                } else {
+                    fit(&view.scopes.join(","), 30)
+                },
+                time(view.expires_at),
+                time(view.last_used_at),
+                time(Some(view.created_at)),
             ]
         })
         .collect();
@@ -138,57 +140,60 @@ pub(crate) fn table(records: &[TokenRecord], now: Timestamp) -> String {
     out
 }
 
-/// `key: value` lines for one record.
-pub(crate) fn details(record: &TokenRecord, now: Timestamp) -> String {
+/// `key: value` lines for one token at `version`.
+pub(crate) fn details(view: &TokenView, version: u64, prefix: Option<&str>) -> String {
     let mut out = String::new();
-    let description = if record.description.is_empty() {
+    let description = if view.description.is_empty() {
         "-"
     } else {
-        &record.description
+        &view.description
     };
-    let scopes = if record.scopes.is_empty() {
+    let scopes = if view.scopes.is_empty() {
         "-".to_owned()
     } else {
-        record.scopes.join(" ")
+        view.scopes.join(" ")
     };
-    let fields = [
-        ("id", record.id.to_string()),
-        ("name", record.name.clone()),
-        ("owner", record.owner.clone()),
+    let mut fields = vec![
+        ("id", view.id.to_string()),
+        ("name", view.name.clone()),
+        ("owner", view.owner.clone()),
         ("description", description.to_owned()),
         ("scopes", scopes),
-        ("status", status(record, now).to_owned()),
-        ("expires", time(record.expires_at)),
-        ("last used", time(record.last_used_at)),
-        ("created", time(Some(record.created_at))),
-        ("updated", time(Some(record.updated_at))),
-        ("version", record.version.to_string()),
+        ("token", hint(view, prefix)),
+        ("status", view.status.as_str().to_owned()),
+        ("expires", time(view.expires_at)),
     ];
+    if let Some(until) = view.grace_until {
+        fields.push(("old secret", format!("works until {}", instant(until))));
+    }
+    fields.extend([
+        ("last used", time(view.last_used_at)),
+        ("created", time(Some(view.created_at))),
+        ("updated", time(Some(view.updated_at))),
+        ("version", version.to_string()),
+    ]);
     for (key, value) in fields {
         let _ = writeln!(out, "{key:>12}: {value}");
     }
     out
 }
 
-/// A file name from a token name: letters and digits of any script, `-`, `_` and `.` are
-/// kept, runs of anything else become one `-`; no leading dot, at most 64 characters. Falls
-/// back to the id when nothing is left.
-pub(crate) fn file_name(name: &str, id: &str) -> PathBuf {
-    let mut stem = String::new();
-    for c in name.chars() {
-        if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
-            stem.push(c);
-        } else if !stem.ends_with('-') {
-            stem.push('-');
-        }
-    }
-    let stem: String = stem
-        .trim_matches(|c| c == '-' || c == '.')
-        .chars()
-        .take(64)
-        .collect();
-    let stem = if stem.is_empty() { id } else { &stem };
-    PathBuf::from(format!("{stem}.token.json"))
+/// The file a token file is written to when no `-o` is given: the name the management API
+/// offers it under ([`token_file_name`](tollgate_axum::management::token_file_name)), kept
+/// to a plain file name in the working directory with at most 64 characters before
+/// `.token.json`. Falls back to the id when the offered name is not a plain file name.
+pub(crate) fn file_name(offered: &str, id: &str) -> PathBuf {
+    const SUFFIX: &str = ".token.json";
+    let plain = !offered.is_empty()
+        && !offered.starts_with('.')
+        && !offered.contains(['/', '\\', '\0'])
+        && !offered.chars().any(char::is_control);
+    let stem = match offered.strip_suffix(SUFFIX) {
+        Some(stem) if plain && !stem.is_empty() => stem,
+        _ => id,
+    };
+    let stem: String = stem.chars().take(64).collect();
+    PathBuf::from(format!("{stem}{SUFFIX}"))
 }
 
 /// Where a token file goes, decided before anything irreversible happens so that a bad path
@@ -211,13 +216,19 @@ impl Destination {
             return Ok(Self::Stdout);
         }
         if !force && path.exists() {
-            return Err(Failure::Usage(format!(
-                "{} already exists; pass --force to overwrite it",
-                path.display()
-            )));
+            return Err(Failure::usage(
+                "file_exists",
+                format!(
+                    "{} already exists; pass --force to overwrite it",
+                    path.display()
+                ),
+            ));
         }
         if path.is_dir() {
-            return Err(Failure::Usage(format!("{} is a directory", path.display())));
+            return Err(Failure::usage(
+                "invalid_path",
+                format!("{} is a directory", path.display()),
+            ));
         }
         let folder = match path.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent,
@@ -229,7 +240,10 @@ impl Destination {
             .suffix(".tmp")
             .tempfile_in(folder)
             .map_err(|err| {
-                Failure::Usage(format!("cannot write to {}: {err}", folder.display()))
+                Failure::usage(
+                    "cannot_write",
+                    format!("cannot write to {}: {err}", folder.display()),
+                )
             })?;
         Ok(Self::File {
             path: path.to_path_buf(),
@@ -253,7 +267,10 @@ impl Destination {
                 force,
             } => {
                 let fail = |err: &dyn std::fmt::Display| {
-                    Failure::Usage(format!("cannot write {}: {err}", path.display()))
+                    Failure::usage(
+                        "cannot_write",
+                        format!("cannot write {}: {err}", path.display()),
+                    )
                 };
                 temp.write_all(content.as_bytes()).map_err(|e| fail(&e))?;
                 temp.as_file().sync_all().map_err(|e| fail(&e))?;
@@ -264,10 +281,13 @@ impl Destination {
                 };
                 persisted.map_err(|e| {
                     if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                        Failure::Usage(format!(
-                            "{} already exists; pass --force to overwrite it",
-                            path.display()
-                        ))
+                        Failure::usage(
+                            "file_exists",
+                            format!(
+                                "{} already exists; pass --force to overwrite it",
+                                path.display()
+                            ),
+                        )
                     } else {
                         fail(&e.error)
                     }
@@ -285,32 +305,33 @@ mod tests {
     #[test]
     fn file_names_are_safe() {
         let id = "00112233445566778899aabbccddeeff";
+        let name = |offered| file_name(offered, id);
         assert_eq!(
-            file_name("CI deploy", id),
+            name("CI-deploy.token.json"),
             PathBuf::from("CI-deploy.token.json")
         );
         assert_eq!(
-            file_name("../../etc/passwd", id),
-            PathBuf::from("etc-passwd.token.json")
-        );
-        assert_eq!(
-            file_name("a/b\\c:d*e", id),
-            PathBuf::from("a-b-c-d-e.token.json")
-        );
-        assert_eq!(
-            file_name("生产 密钥", id),
+            name("生产-密钥.token.json"),
             PathBuf::from("生产-密钥.token.json")
         );
+        let fallback = PathBuf::from(format!("{id}.token.json"));
+        for unsafe_name in [
+            "../etc/passwd.token.json",
+            "a/b.token.json",
+            "a\\b.token.json",
+            ".hidden.token.json",
+            "",
+            ".token.json",
+            "no-suffix",
+            "bell\u{7}.token.json",
+        ] {
+            assert_eq!(name(unsafe_name), fallback, "{unsafe_name:?}");
+        }
+        let long = name(&format!("{}.token.json", "字".repeat(100)));
         assert_eq!(
-            file_name("...", id),
-            PathBuf::from(format!("{id}.token.json"))
+            long,
+            PathBuf::from(format!("{}.token.json", "字".repeat(64)))
         );
-        assert_eq!(
-            file_name("~~~", id),
-            PathBuf::from(format!("{id}.token.json"))
-        );
-        let long = file_name(&"x".repeat(100), id);
-        assert_eq!(long.to_str().unwrap().len(), 64 + ".token.json".len());
     }
 
     #[test]

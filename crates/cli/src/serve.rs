@@ -19,14 +19,14 @@ const BOOTSTRAP_NAME: &str = "tollgate-admin";
 
 pub(crate) async fn serve(manager: TokenManager, addr: SocketAddr) -> Result<(), Failure> {
     init_logging();
-    let manager = Arc::new(manager.with_protected_scope(ADMIN_SCOPE));
+    let manager = Arc::new(manager);
     // Listen first: a server that cannot listen must not spend the one-time admin token.
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| Failure::Usage(format!("cannot listen on {addr}: {e}")))?;
+        .map_err(|e| Failure::usage("cannot_listen", format!("cannot listen on {addr}: {e}")))?;
     let local = listener
         .local_addr()
-        .map_err(|e| Failure::Usage(format!("cannot listen on {addr}: {e}")))?;
+        .map_err(|e| Failure::usage("cannot_listen", format!("cannot listen on {addr}: {e}")))?;
     let shutdown = shutdown_signal()?;
     bootstrap_admin(&manager).await?;
     // Only a convenience: a server whose standard output nobody reads still serves.
@@ -42,7 +42,7 @@ pub(crate) async fn serve(manager: TokenManager, addr: SocketAddr) -> Result<(),
         .await;
     // Whatever ended the server, record the uses seen so far.
     let flushed = flusher.shutdown().await;
-    served.map_err(|e| Failure::Store(format!("the server failed: {e}")))?;
+    served.map_err(|e| Failure::system("server_failed", format!("the server failed: {e}")))?;
     flushed?;
     tracing::info!("stopped");
     Ok(())
@@ -85,15 +85,18 @@ async fn bootstrap_admin(manager: &TokenManager) -> Result<(), Failure> {
     let undone = manager
         .delete_with(DEFAULT_OWNER, id, DeleteOptions::default().force(true))
         .await;
-    Err(Failure::Store(match undone {
-        Ok(()) => format!(
-            "the admin token could not be written to standard output ({err}), so it was deleted again; the next start issues a new one"
-        ),
-        Err(undo) => format!(
-            "the admin token (id {id}) could not be written to standard output ({err}), and deleting it failed too ({}); delete it with `tollgate delete {id} --yes --force`, then start again",
-            undo.report()
-        ),
-    }))
+    Err(Failure::system(
+        "output_error",
+        match undone {
+            Ok(()) => format!(
+                "the admin token could not be written to standard output ({err}), so it was deleted again; the next start issues a new one"
+            ),
+            Err(undo) => format!(
+                "the admin token (id {id}) could not be written to standard output ({err}), and deleting it failed too ({}); delete it with `tollgate delete {id} --yes --force`, then start again",
+                undo.report()
+            ),
+        },
+    ))
 }
 
 fn init_logging() {
@@ -109,7 +112,12 @@ fn init_logging() {
 /// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called, before
 /// the server announces itself, so an early signal is never lost.
 fn shutdown_signal() -> Result<impl Future<Output = ()>, Failure> {
-    let fail = |e: std::io::Error| Failure::Store(format!("cannot install signal handlers: {e}"));
+    let fail = |e: std::io::Error| {
+        Failure::system(
+            "internal_error",
+            format!("cannot install signal handlers: {e}"),
+        )
+    };
     #[cfg(unix)]
     let (mut interrupt, mut terminate) = {
         use tokio::signal::unix::{SignalKind, signal};

@@ -1,5 +1,7 @@
 //! The real `tollgate` binary, driven end to end.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -105,12 +107,14 @@ fn apply_prints_the_token_once_and_json_has_every_field() {
             "description",
             "enabled",
             "expires_at",
+            "grace_until",
             "hint",
             "id",
             "last_used_at",
             "name",
             "owner",
             "scopes",
+            "status",
             "token",
             "updated_at"
         ]
@@ -196,7 +200,9 @@ fn owners_see_only_their_tokens() {
         .args(["--owner", "someone-else", "apply", "mine"])
         .assert()
         .success();
-    assert_eq!(env.names(&["--owner", "someone-else"]), ["mine"]);
+    let theirs = env.json(&["--owner", "someone-else", "list"]);
+    assert_eq!(theirs["items"][0]["name"], "mine");
+    assert_eq!(theirs["items"].as_array().unwrap().len(), 1);
     env.cmd()
         .args(["--owner", "someone-else", "show", &id])
         .assert()
@@ -300,7 +306,15 @@ fn apply_with_an_unwritable_output_issues_nothing() {
         .args(["apply", "never", "-o", "/nonexistent-dir/file.json"])
         .assert()
         .code(2);
-    assert!(env.names(&[]).is_empty());
+    // The output is checked first: not even the store was created.
+    assert!(!env.db().exists());
+    env.apply("first", &[]);
+    env.cmd()
+        .args(["apply", "never", "-o"])
+        .arg(&existing)
+        .assert()
+        .code(2);
+    assert_eq!(env.names(&[]), ["first"]);
 }
 
 #[test]
@@ -399,6 +413,7 @@ fn modify_rejects_bad_input_and_changes_nothing() {
 #[test]
 fn bad_input_is_refused_with_exit_code_2() {
     let env = Env::new();
+    env.apply("seed", &[]);
     let cases: &[(&[&str], &str)] = &[
         (&["apply", ""], "it is empty"),
         (&["apply", "   "], "it is empty"),
@@ -441,7 +456,7 @@ fn bad_input_is_refused_with_exit_code_2() {
             .stderr(predicate::str::contains(*message));
     }
     // Nothing was issued by any of them.
-    assert!(env.names(&[]).is_empty());
+    assert_eq!(env.names(&[]), ["seed"]);
     env.apply("Deploy", &[]);
     env.cmd()
         .args(["apply", "deploy"])
@@ -647,37 +662,21 @@ fn recoverable_mode_downloads_the_secret_again() {
         .stderr(predicate::str::contains("TOLLGATE_ENCRYPTION_KEY"));
 }
 
-/// Runs `tollgate` under a pseudo-terminal (util-linux `script`), feeding `input`.
-fn on_a_terminal(env: &Env, args: &str, input: &str) -> Option<std::process::Output> {
-    use std::io::Write as _;
-    let binary = assert_cmd::cargo::cargo_bin("tollgate");
-    let command = format!("{} --db {} {args}", binary.display(), env.db().display());
-    let mut child = std::process::Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .env_remove("TOLLGATE_DATABASE_URL")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .ok()?;
-    child.stdin.take()?.write_all(input.as_bytes()).ok()?;
-    child.wait_with_output().ok()
-}
-
 #[test]
 fn delete_on_a_terminal_asks_first() {
     let env = Env::new();
     let (id, secret) = env.apply("asked", &[]);
-    let Some(out) = on_a_terminal(&env, &format!("delete {id}"), "n\n") else {
+    let Some(out) = common::on_a_terminal(&env.db(), &format!("delete {id}"), "n\n") else {
         eprintln!("skipping: util-linux `script` is not installed");
         return;
     };
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(shown.contains("cannot be restored. [y/N]"), "{shown}");
-    assert_eq!(out.status.code(), Some(2), "{shown}");
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert!(shown.contains("Nothing was deleted."), "{shown}");
     env.verify(&secret).success();
 
-    let out = on_a_terminal(&env, &format!("delete {id}"), "y\n").unwrap();
+    let out = common::on_a_terminal(&env.db(), &format!("delete {id}"), "y\n").unwrap();
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{shown}");
     assert!(shown.contains("Deleted token \"asked\""), "{shown}");

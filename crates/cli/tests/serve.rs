@@ -525,8 +525,9 @@ async fn last_use_is_flushed_on_shutdown() {
     assert_eq!(status, StatusCode::OK);
     server.terminate().await;
     let output = std::process::Command::new(binary())
-        .args(["show", created["id"].as_str().unwrap(), "--json", "--db"])
+        .arg("--db")
         .arg(&db)
+        .args(["show", created["id"].as_str().unwrap(), "--json"])
         .output()
         .unwrap();
     assert!(output.status.success());

@@ -31,9 +31,36 @@ pub fn tollgate(db: &std::path::Path) -> std::process::Command {
         .env_remove("TOLLGATE_PEPPER")
         .env_remove("TOLLGATE_ENCRYPTION_KEY")
         .env_remove("TOLLGATE_DATABASE_URL")
+        .env_remove("TOLLGATE_SERVER")
+        .env_remove("TOLLGATE_TOKEN")
         .env("TOLLGATE_DB", db)
         .env("RUST_LOG", "warn");
     command
+}
+
+/// Runs `tollgate --db DB ARGS` under a pseudo-terminal (util-linux `script`), feeding
+/// `input`; `None` when `script` is not installed. Standard error arrives on standard output.
+pub fn on_a_terminal(
+    db: &std::path::Path,
+    args: &str,
+    input: &str,
+) -> Option<std::process::Output> {
+    use std::io::Write as _;
+    let command = format!("{} --db {} {args}", binary().display(), db.display());
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("TOLLGATE_OWNER")
+        .env_remove("TOLLGATE_PREFIX")
+        .env_remove("TOLLGATE_DATABASE_URL")
+        .env_remove("TOLLGATE_SERVER")
+        .env_remove("TOLLGATE_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(input.as_bytes()).ok()?;
+    child.wait_with_output().ok()
 }
 
 /// Runs `command` with its standard output connected to a pipe whose read end is closed
@@ -72,6 +99,8 @@ impl Server {
             .env_remove("TOLLGATE_ENCRYPTION_KEY")
             .env_remove("TOLLGATE_PREFIX")
             .env_remove("TOLLGATE_DATABASE_URL")
+            .env_remove("TOLLGATE_SERVER")
+            .env_remove("TOLLGATE_TOKEN")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
