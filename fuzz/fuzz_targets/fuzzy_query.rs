@@ -76,7 +76,7 @@ fn manager() -> &'static TokenManager {
 /// it although `Query::score` scores it (query `lDK`, name `prod-deploy-key`). While it is
 /// open, such misses are tolerated so that the target can look for other bugs; set this to
 /// `false` once it is fixed.
-const TOLERATE_INDEX_GAP: bool = true;
+const TOLERATE_INDEX_GAP: bool = false;
 
 /// Whether `name` falls in the known gap: it scores below the substring tier, yet one of the
 /// query's words alone scores it in the substring tier or above.

@@ -653,6 +653,15 @@ async fn the_cli_works_next_to_a_running_server() {
     assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("--server"), "{}", stderr(&out));
 
+    // A second server on the same file cannot start, and says why.
+    let out = command(dir.path())
+        .args(["serve", "--addr", "127.0.0.1:0", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("PostgreSQL"), "{}", stderr(&out));
+
     let through = |args: &[&str]| {
         command(dir.path())
             .env("TOLLGATE_SERVER", &server.base)

@@ -260,17 +260,25 @@ impl OwnerIndex {
                     && (whole_pairs & !masks.pairs).count_ones() as usize <= 3 * whole_budget);
             let Some(slot) = slot else { continue };
             let candidate = whole
-                || lower_words.iter().zip(&typo_words).all(|(word, typos)| {
-                    let abbreviation = word.len >= 2
-                        && masks.chars & word.chars == word.chars
-                        && masks.initials & word.first != 0;
-                    // A name word within the budget lies inside the name's characters, so the
-                    // same bound applies to the whole name: checked before any lookup.
-                    abbreviation
-                        || (word.budget > 0
-                            && (word.chars & !masks.chars).count_ones() as usize <= word.budget
-                            && slot.words.iter().any(|&id| typos[id as usize]))
-                });
+                || lower_words.iter().zip(&typo_words).zip(&words).all(
+                    |((word, typos), &(chars, pairs))| {
+                        // A word the name may contain (one word of the query inside the name,
+                        // another only abbreviating or misspelling it: `l dk` for
+                        // `prod-deploy-key`) keeps the name in the running.
+                        let contained =
+                            masks.chars & chars == chars && masks.pairs & pairs == pairs;
+                        let abbreviation = word.len >= 2
+                            && masks.chars & word.chars == word.chars
+                            && masks.initials & word.first != 0;
+                        // A name word within the budget lies inside the name's characters, so
+                        // the same bound applies to the whole name: checked before any lookup.
+                        contained
+                            || abbreviation
+                            || (word.budget > 0
+                                && (word.chars & !masks.chars).count_ones() as usize <= word.budget
+                                && slot.words.iter().any(|&id| typos[id as usize]))
+                    },
+                );
             if !candidate {
                 continue;
             }

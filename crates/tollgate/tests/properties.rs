@@ -450,7 +450,7 @@ const SEARCH_NAMES: &[&str] = &[
 /// it although `Query::score` scores it (`search_finds_the_names_one_word_contains_and_another_abbreviates`).
 /// While it is open, the property below tolerates such misses; set this to `false` once it
 /// is fixed.
-const TOLERATE_INDEX_GAP: bool = true;
+const TOLERATE_INDEX_GAP: bool = false;
 
 /// Whether `name` falls in that gap: it scores below the substring tier, yet one of the
 /// query's words alone scores it in the substring tier or above.
@@ -586,7 +586,6 @@ fn search_over_arbitrary_names_matches_scoring() {
 /// every query word could be an abbreviation or a typo of it, and `l` is neither, while the
 /// upper-tier pass drops the name because its score is below the substring tier.
 #[test]
-#[ignore = "known bug: NameIndex misses names mixing a substring word with an abbreviated one (index.rs, lower-tier filter); reported"]
 fn search_finds_the_names_one_word_contains_and_another_abbreviates() {
     block_on(async {
         let manager = TokenManager::new(MemoryStore::new());
