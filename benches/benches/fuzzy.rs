@@ -1,12 +1,16 @@
 //! Fuzzy `list` with a query at 10k, 100k and 1M names, beside a naive scan that scores
 //! every name with strsim.
 //!
+//! Also the index build at 100k names with random ids beside sequential ones (ids a store
+//! imports need not be random).
+//!
 //! `cargo bench -p tollgate-benches --bench fuzzy`
 
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use tollgate::{ListOptions, MemoryStore, NewToken, TokenManager};
+use tollgate::jiff::Timestamp;
+use tollgate::{ListOptions, MemoryStore, NameIndex, NewToken, TokenId, TokenManager};
 use tollgate_benches::{QUERIES, names, ready};
 
 /// The naive way: lower-case names kept beforehand, Jaro-Winkler against every one, the
@@ -30,6 +34,7 @@ fn naive(names: &[String], query: &str) -> Vec<usize> {
 }
 
 fn fuzzy(c: &mut Criterion) {
+    let _runtime = tollgate_benches::enter();
     // `FUZZY_MAX_NAMES=100000` skips the larger sizes, for a quicker run.
     let max: usize = std::env::var("FUZZY_MAX_NAMES")
         .ok()
@@ -70,5 +75,35 @@ fn fuzzy(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, fuzzy);
+/// Building the index of 100k names keyed by random ids (the baseline) and by sequential
+/// ones, which differ only in their last bytes.
+fn index_build(c: &mut Criterion) {
+    let _runtime = tollgate_benches::enter();
+    const N: usize = 100_000;
+    let mut group = c.benchmark_group("index_build_100k");
+    group.sample_size(10);
+    let all = names(N);
+    let at = Timestamp::UNIX_EPOCH;
+    let random: Vec<TokenId> = (0..N).map(|_| TokenId::generate().unwrap()).collect();
+    let sequential: Vec<TokenId> = (0..N as u128)
+        .map(|i| TokenId::from_bytes(i.to_be_bytes()))
+        .collect();
+    for (label, ids) in [
+        ("baseline_random_ids", &random),
+        ("sequential_ids", &sequential),
+    ] {
+        group.bench_function(label, |b| {
+            b.iter(|| {
+                let index = NameIndex::new();
+                for (id, name) in ids.iter().zip(&all) {
+                    index.insert("bench", *id, at, name);
+                }
+                black_box(index)
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, index_build, fuzzy);
 criterion_main!(benches);

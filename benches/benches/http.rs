@@ -120,6 +120,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
+    let _runtime = tollgate_benches::enter();
     let manager = Arc::new(TokenManager::new(MemoryStore::new()));
     fill(&manager, "bench", &names(10_000));
     let issued = ready(manager.apply("bench", NewToken::new("load client"))).unwrap();

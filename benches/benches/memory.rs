@@ -36,6 +36,7 @@ fn live() -> isize {
 }
 
 fn main() {
+    let _runtime = tollgate_benches::enter();
     const N: usize = 1_000_000;
     let all = names(N);
     let name_bytes: usize = all.iter().map(String::len).sum();

@@ -22,6 +22,7 @@ fn no_cache() -> CacheConfig {
 }
 
 fn verify_miss(c: &mut Criterion) {
+    let _runtime = tollgate_benches::enter();
     const N: usize = 1_000_000;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.redb");
@@ -64,6 +65,7 @@ fn verify_miss(c: &mut Criterion) {
 }
 
 fn apply(c: &mut Criterion) {
+    let _runtime = tollgate_benches::enter();
     let dir = tempfile::tempdir().unwrap();
     let mut group = c.benchmark_group("redb_apply");
     group.sample_size(20);

@@ -29,6 +29,7 @@ impl Hasher for Identity {
 }
 
 fn verify_hit(c: &mut Criterion) {
+    let _runtime = tollgate_benches::enter();
     let mut group = c.benchmark_group("verify_cache_hit");
     group.sample_size(30);
     // `VERIFY_MAX_TOKENS=10000` skips the 1M case, for a quicker run.
@@ -81,6 +82,7 @@ fn verify_hit(c: &mut Criterion) {
 }
 
 fn reject(c: &mut Criterion) {
+    let _runtime = tollgate_benches::enter();
     let mut group = c.benchmark_group("reject_mistyped");
     let manager = TokenManager::new(MemoryStore::new());
     let token = tollgate::TokenFormat::default().generate().unwrap();

@@ -127,6 +127,21 @@ pub const QUERIES: &[(&str, &str)] = &[
     ("abbreviation", "pbw"),
 ];
 
+/// Enters a Tokio runtime for as long as the guard lives: the manager bounds store calls with
+/// Tokio timers, which need one, even when the call completes at once. Benches drive futures
+/// with [`ready`] on the current thread inside it.
+pub fn enter() -> tokio::runtime::EnterGuard<'static> {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .expect("a Tokio runtime")
+        })
+        .enter()
+}
+
 /// Runs a future that completes without waiting (in-memory and redb reads do).
 pub fn ready<F: Future>(future: F) -> F::Output {
     future

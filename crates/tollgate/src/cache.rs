@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use crate::manager::Verification;
 use crate::record::{TokenId, TokenRecord};
 use crate::secret::SecretHash;
 
@@ -42,7 +43,8 @@ impl Default for CacheConfig {
 
 const SHARDS: usize = 64;
 
-/// The key is already a uniform hash: use its first eight bytes instead of hashing again.
+/// The key is already a uniform hash (a SHA-256 digest): use its first eight bytes instead of
+/// hashing again. Only for keys that are uniform whatever their source; see [`IdHasher`].
 #[derive(Default)]
 pub(crate) struct IdentityHasher(u64);
 
@@ -64,6 +66,50 @@ impl Hasher for IdentityHasher {
 
 pub(crate) type IdentityBuild = BuildHasherDefault<IdentityHasher>;
 
+/// For token ids. Generated ids are random, but a store may import ids, or a caller build
+/// them sequentially, so that they differ only in a few bytes: every byte is mixed in, and
+/// the result is finalized, so that such ids still spread over the table's buckets (taking
+/// eight bytes as they are put sequential ids into one bucket chain, and building an index
+/// of 1M names took minutes instead of seconds). Not keyed: ids are chosen by whoever issues
+/// tokens, not by whoever presents them.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        // The finalizer of MurmurHash3: every input bit affects every output bit.
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+        h ^ (h >> 33)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(29) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write(&n.to_le_bytes());
+    }
+}
+
+pub(crate) type IdBuild = BuildHasherDefault<IdHasher>;
+
+impl std::fmt::Debug for IdHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IdHasher")
+    }
+}
+
+/// A cached record with what verification checks kept inline, so that a hit reads the entry
+/// and touches the record only to hand out a reference to it.
 #[derive(Debug)]
 struct Entry {
     record: Arc<TokenRecord>,
@@ -72,6 +118,28 @@ struct Entry {
     /// The latest successful use not yet flushed, in microseconds; 0 when none. Kept here so
     /// that a cache hit records its use without touching any shared map.
     used: AtomicI64,
+    /// The record's expiry in microseconds; `i64::MAX` for none.
+    expires: i64,
+    /// Until when this secret verifies, in microseconds: `i64::MAX` for the record's current
+    /// secret, the end of the grace period for its previous one.
+    secret_until: i64,
+    enabled: bool,
+}
+
+impl Entry {
+    /// The outcome of presenting this entry's secret at `now` (microseconds), checked in
+    /// the order `manager::check` checks a record read from the store.
+    fn verify(&self, now: i64) -> Verification {
+        if now >= self.secret_until {
+            Verification::Unknown
+        } else if !self.enabled {
+            Verification::Disabled(self.record.id)
+        } else if now >= self.expires {
+            Verification::Expired(self.record.id)
+        } else {
+            Verification::Valid(Arc::clone(&self.record))
+        }
+    }
 }
 
 /// What the cache says about a presented secret.
@@ -129,15 +197,9 @@ impl VerifyCache {
         &self.shards[usize::from(hash[31]) % SHARDS]
     }
 
-    /// Looks `hash` up at `now`. On a fresh hit, `check` decides the outcome and says
-    /// whether it is a successful use, which is then recorded in the entry.
-    pub(crate) fn lookup<T>(
-        &self,
-        hash: &SecretHash,
-        now: Timestamp,
-        check: impl FnOnce(&Arc<TokenRecord>) -> (T, bool),
-    ) -> Lookup<T> {
-        let now = now.as_microsecond();
+    /// Looks `hash` up at `now` (microseconds). A fresh hit is answered from the entry alone
+    /// (expiry, enabled, grace period); a successful one is recorded as a use in the entry.
+    pub(crate) fn lookup(&self, hash: &SecretHash, now: i64) -> Lookup<Verification> {
         let shard = self
             .shard(hash.as_bytes())
             .read()
@@ -145,10 +207,10 @@ impl VerifyCache {
         let trusted = self.trusted.load(Ordering::Acquire);
         match shard.by_hash.get(hash.as_bytes()) {
             Some(entry) if trusted && now.saturating_sub(entry.fetched) < self.ttl_micros => {
-                let (outcome, used) = check(&entry.record);
+                let outcome = entry.verify(now);
                 // Racing hits may store out of order; last-used is advisory and the flush
                 // keeps the later of what it sees and what is stored.
-                if used && entry.used.load(Ordering::Relaxed) < now {
+                if outcome.is_valid() && entry.used.load(Ordering::Relaxed) < now {
                     entry.used.store(now, Ordering::Relaxed);
                 }
                 Lookup::Hit(outcome)
@@ -157,17 +219,26 @@ impl VerifyCache {
         }
     }
 
-    /// Caches `record` under `hash`, read from the store at `now`, unless an eviction
-    /// happened since `ticket` was taken; returns whether it did. `used` records this lookup
-    /// as a use in the new entry.
+    /// Caches `record` under `hash`, read from the store at `now` (microseconds), unless an
+    /// eviction happened since `ticket` was taken or `hash` is neither the record's current
+    /// secret nor its previous one; returns whether it did. `used` records this lookup as a
+    /// use in the new entry.
     pub(crate) fn insert(
         &self,
         hash: &SecretHash,
         record: Arc<TokenRecord>,
         ticket: Ticket,
-        now: Timestamp,
+        now: i64,
         used: bool,
     ) -> bool {
+        let secret_until = if record.secret_hash == *hash {
+            i64::MAX
+        } else {
+            match &record.previous_secret {
+                Some(previous) if previous.hash == *hash => previous.valid_until.as_microsecond(),
+                _ => return false,
+            }
+        };
         let key = *hash.as_bytes();
         let mut shard = self
             .shard(&key)
@@ -186,11 +257,15 @@ impl VerifyCache {
             }
         }
         let id = record.id;
-        let now = now.as_microsecond();
         let entry = Entry {
-            record,
             fetched: now,
             used: AtomicI64::new(if used { now } else { 0 }),
+            expires: record
+                .expires_at
+                .map_or(i64::MAX, Timestamp::as_microsecond),
+            secret_until,
+            enabled: record.enabled,
+            record,
         };
         if let Some(old) = shard.by_hash.insert(key, entry) {
             remove_hash(&mut shard.by_id, old.record.id, &key);
@@ -306,12 +381,13 @@ mod tests {
         VerifyCache::new(CacheConfig { capacity, ttl }).unwrap()
     }
 
-    const NOW: Timestamp = Timestamp::UNIX_EPOCH;
+    const NOW: i64 = 0;
 
     /// Looks up; `Ok` with the cached record's id on a hit.
     fn get(cache: &VerifyCache, hash: &SecretHash) -> Result<TokenId, Ticket> {
-        match cache.lookup(hash, NOW, |r| (r.id, true)) {
-            Lookup::Hit(id) => Ok(id),
+        match cache.lookup(hash, NOW) {
+            Lookup::Hit(Verification::Valid(record)) => Ok(record.id),
+            Lookup::Hit(other) => panic!("cached, but {other:?}"),
             Lookup::Miss(ticket) => Err(ticket),
         }
     }
@@ -383,13 +459,13 @@ mod tests {
         let mut uses = Vec::new();
         cache.take_uses(&mut uses);
         assert!(uses.is_empty());
-        let later = NOW + jiff::SignedDuration::from_secs(5);
+        let later = NOW + 5_000_000;
         assert!(matches!(
-            cache.lookup(&r.secret_hash, later, |_| ((), true)),
-            Lookup::Hit(())
+            cache.lookup(&r.secret_hash, later),
+            Lookup::Hit(Verification::Valid(_))
         ));
         cache.take_uses(&mut uses);
-        assert_eq!(uses, [(r.id, later)]);
+        assert_eq!(uses, [(r.id, Timestamp::from_microsecond(later).unwrap())]);
         uses.clear();
         cache.take_uses(&mut uses);
         assert!(uses.is_empty(), "taken once");
@@ -412,6 +488,39 @@ mod tests {
         let ticket = get(&cache, &r.secret_hash).unwrap_err();
         assert!(cache.insert(&r.secret_hash, r.clone(), ticket, NOW, false));
         assert!(get(&cache, &r.secret_hash).is_ok());
+    }
+
+    /// Ids that differ only in a few bytes (sequential, imported) must still spread over a
+    /// table's buckets: the index and the last-used map key on them.
+    #[test]
+    fn sequential_ids_spread_over_buckets() {
+        use std::collections::HashSet;
+        use std::hash::BuildHasher;
+        const N: u64 = 1 << 14;
+        let layouts: [fn(u64) -> [u8; 16]; 3] = [
+            |i| {
+                let mut id = [0; 16];
+                id[..8].copy_from_slice(&i.to_le_bytes());
+                id
+            },
+            |i| {
+                let mut id = [0; 16];
+                id[8..].copy_from_slice(&i.to_be_bytes());
+                id
+            },
+            |i| u128::from(i).to_be_bytes(),
+        ];
+        for (layout, make) in layouts.iter().enumerate() {
+            let buckets: HashSet<u64> = (0..N)
+                .map(|i| IdBuild::default().hash_one(TokenId::from_bytes(make(i))) % N)
+                .collect();
+            // A random function fills 1 - 1/e (63 %) of the buckets; the identity filled one.
+            assert!(
+                buckets.len() as u64 > N / 2,
+                "layout {layout}: {} of {N} buckets",
+                buckets.len()
+            );
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::{PoisonError, RwLock};
 
 use jiff::Timestamp;
 
-use crate::cache::IdentityBuild;
+use crate::cache::IdBuild;
 use crate::matcher::{
     PreparedName, Query, SUBSTRING, Score, TIER, char_bit, char_mask, typo, typo_budget,
 };
@@ -40,7 +40,7 @@ struct OwnerIndex {
     slots: Vec<Option<Slot>>,
     masks: Vec<Masks>,
     free: Vec<u32>,
-    by_id: HashMap<TokenId, u32, IdentityBuild>,
+    by_id: HashMap<TokenId, u32, IdBuild>,
     vocabulary: HashMap<Box<[char]>, u32>,
     words: Vec<Word>,
     /// Each word's character mask and length, side by side, so that a typo lookup scans
@@ -130,9 +130,9 @@ impl OwnerIndex {
         self.free.push(slot_id);
     }
 
-    fn upsert(&mut self, record: &TokenRecord) {
-        self.remove(record.id);
-        let name = PreparedName::new(&record.name);
+    fn upsert(&mut self, id: TokenId, created_at: Timestamp, name: &str) {
+        self.remove(id);
+        let name = PreparedName::new(name);
         let words: Vec<&[char]> = name.words().collect();
         let word_ids: Box<[u32]> = words.iter().map(|w| self.word_id(w)).collect();
         let masks = Masks {
@@ -142,8 +142,8 @@ impl OwnerIndex {
             len: u32::try_from(name.compact().len()).unwrap_or(u32::MAX),
         };
         let slot = Slot {
-            id: record.id,
-            created_micros: micros(record.created_at),
+            id,
+            created_micros: micros(created_at),
             words: word_ids,
             name,
         };
@@ -159,7 +159,7 @@ impl OwnerIndex {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.by_id.insert(record.id, slot_id);
+        self.by_id.insert(id, slot_id);
     }
 
     /// Candidates with their scores: the upper tiers, then (when needed) the lower ones.
@@ -270,8 +270,8 @@ impl OwnerIndex {
                         let abbreviation = word.len >= 2
                             && masks.chars & word.chars == word.chars
                             && masks.initials & word.first != 0;
-                        // A name word within the budget lies inside the name's characters, so
-                        // the same bound applies to the whole name: checked before any lookup.
+                        // A name word within the budget lies inside the name's characters, so the
+                        // same bound applies to the whole name: checked before any lookup.
                         contained
                             || abbreviation
                             || (word.budget > 0
@@ -301,11 +301,61 @@ impl NameIndex {
 
     /// Adds `record`'s name, or replaces what the index had for its id.
     pub fn upsert(&self, record: &TokenRecord) {
+        self.insert(&record.owner, record.id, record.created_at, &record.name);
+    }
+
+    /// Adds the name of token `id` of `owner`, created at `created_at` (the tie-breaker after
+    /// the score), or replaces what the index had for that id. What [`upsert`](Self::upsert)
+    /// does, for a caller that has no [`TokenRecord`].
+    pub fn insert(&self, owner: &str, id: TokenId, created_at: Timestamp, name: &str) {
         let mut owners = self.owners.write().unwrap_or_else(PoisonError::into_inner);
-        owners
-            .entry(record.owner.clone())
-            .or_default()
-            .upsert(record);
+        match owners.get_mut(owner) {
+            Some(index) => index.upsert(id, created_at, name),
+            None => owners
+                .entry(owner.to_owned())
+                .or_default()
+                .upsert(id, created_at, name),
+        }
+    }
+
+    /// The positions of the best `limit` names of `owner` for `query` strictly after
+    /// `after`, best first: the order [`search`](Self::search) returns, without reading a
+    /// record per hit or filtering. For a plain name search; pass the last position back as
+    /// `after` for the next page.
+    pub fn rank(
+        &self,
+        owner: &str,
+        query: &Query,
+        after: Option<SearchPosition>,
+        limit: usize,
+    ) -> Vec<SearchPosition> {
+        let owners = self.owners.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(index) = owners.get(owner) else {
+            return Vec::new();
+        };
+        let (candidates, _) = index.candidates(query, after, limit, false);
+        drop(owners);
+        let mut positions: Vec<SearchPosition> = candidates
+            .into_iter()
+            .filter_map(|(score, created_micros, id)| {
+                let position = SearchPosition {
+                    score,
+                    position: ListPosition {
+                        created_at: Timestamp::from_microsecond(created_micros).ok()?,
+                        id,
+                    },
+                };
+                after
+                    .is_none_or(|after| position < after)
+                    .then_some(position)
+            })
+            .collect();
+        if positions.len() > limit {
+            positions.select_nth_unstable_by(limit, |a, b| b.cmp(a));
+            positions.truncate(limit);
+        }
+        positions.sort_unstable_by(|a, b| b.cmp(a));
+        positions
     }
 
     /// Forgets token `id` of `owner`.
@@ -556,6 +606,20 @@ mod tests {
                     }
                 }
                 assert_eq!(got, expected, "query {text:?}, page size {limit}");
+
+                // The same order without records.
+                let mut ranked = Vec::new();
+                let mut after = None;
+                loop {
+                    let page = index.rank("o", &query, after, limit);
+                    after = page.last().copied();
+                    let done = page.len() < limit;
+                    ranked.extend(page.into_iter().map(|p| p.position.id));
+                    if done {
+                        break;
+                    }
+                }
+                assert_eq!(ranked, expected, "rank: query {text:?}, page size {limit}");
             }
         }
     }

@@ -32,7 +32,6 @@ use hmac::{Hmac, Mac};
 use rand::TryRng;
 use rand::rngs::SysRng;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::Error;
@@ -163,11 +162,7 @@ impl TokenFormat {
         if head != self.head.as_bytes() {
             return Err(Malformed::Prefix);
         }
-        // Without an early exit the loop vectorizes; a token is short.
-        if !body
-            .iter()
-            .fold(true, |ok, &b| ok & b.is_ascii_alphanumeric())
-        {
+        if !all_alphanumeric(body) {
             return Err(Malformed::Character);
         }
         let (payload, checksum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
@@ -178,6 +173,21 @@ impl TokenFormat {
             return Err(Malformed::Checksum);
         }
         Ok(())
+    }
+}
+
+/// Whether every byte is an ASCII letter or digit. Without an early exit and over an array
+/// of the body's fixed length, so that it compiles to a few vector instructions (over a
+/// slice of unknown length it did not vectorize: 200 instructions a token, by callgrind).
+fn all_alphanumeric(bytes: &[u8]) -> bool {
+    let ok = |acc: bool, &b: &u8| {
+        let letter = (b | 0x20).wrapping_sub(b'a') < 26;
+        let digit = b.wrapping_sub(b'0') < 10;
+        acc & (letter | digit)
+    };
+    match <&[u8; BODY_LEN_V1]>::try_from(bytes) {
+        Ok(body) => body.iter().fold(true, ok),
+        Err(_) => bytes.iter().fold(true, ok),
     }
 }
 
@@ -259,8 +269,18 @@ impl SecretHash {
 }
 
 impl PartialEq for SecretHash {
+    /// Constant-time: the differences of all four 64-bit words are folded together before
+    /// the one branch, which `black_box` keeps the compiler from moving into the loop.
+    /// (`subtle`'s byte-wise `ct_eq` puts a `black_box` on each of the 32 bytes: 350
+    /// instructions a comparison, measured with callgrind, against about 20 here.)
     fn eq(&self, other: &Self) -> bool {
-        self.0.ct_eq(&other.0).into()
+        let word = |bytes: &[u8; 32], i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
+            u64::from_ne_bytes(w)
+        };
+        let diff = (0..4).fold(0u64, |acc, i| acc | (word(&self.0, i) ^ word(&other.0, i)));
+        std::hint::black_box(diff) == 0
     }
 }
 

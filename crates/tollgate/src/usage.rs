@@ -5,12 +5,12 @@ use std::sync::{Mutex, PoisonError};
 
 use jiff::Timestamp;
 
-use crate::cache::IdentityBuild;
+use crate::cache::IdBuild;
 use crate::record::TokenId;
 
 const SHARDS: usize = 16;
 
-type Shard = Mutex<HashMap<TokenId, Timestamp, IdentityBuild>>;
+type Shard = Mutex<HashMap<TokenId, Timestamp, IdBuild>>;
 
 /// The latest use of each token seen since the last flush. Sharded so that concurrent
 /// verifications rarely wait for each other; one entry per token however often it is used.
