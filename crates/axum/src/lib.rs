@@ -64,3 +64,5 @@ pub use crate::rejection::{RejectionReason, TokenRejection};
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
+#[cfg(feature = "console")]
+pub mod console;

@@ -1,5 +1,5 @@
 //! The application `tollgate serve` runs: the management API of `tollgate-axum` mounted at
-//! `/api/v1`, a guarded demo route and a health check.
+//! `/api/v1`, the token console at `/`, a guarded demo route and a health check.
 
 use std::sync::Arc;
 
@@ -8,12 +8,13 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde::Serialize;
 use tollgate::{TokenId, TokenManager};
+use tollgate_axum::console::{self, ConsoleOptions};
 use tollgate_axum::management::{self, ManagementOptions};
 use tollgate_axum::{Tollgate, VerifiedToken};
 
 pub(crate) use tollgate_axum::management::{DEFAULT_ADMIN_SCOPE as ADMIN_SCOPE, DEFAULT_OWNER};
 
-/// The whole application: `/healthz`, `/demo/whoami`, `/api/v1/…`.
+/// The whole application: `/healthz`, `/demo/whoami`, `/api/v1/…`, and the console's pages.
 pub(crate) fn router(manager: Arc<TokenManager>, tollgate: Tollgate) -> Router {
     Router::new()
         .route(
@@ -24,8 +25,15 @@ pub(crate) fn router(manager: Arc<TokenManager>, tollgate: Tollgate) -> Router {
         .layer(Extension(tollgate))
         .nest(
             "/api/v1",
-            management::router(manager, ManagementOptions::new().admin_scope(ADMIN_SCOPE)),
+            management::router(
+                manager.clone(),
+                ManagementOptions::new().admin_scope(ADMIN_SCOPE),
+            ),
         )
+        .merge(console::router(
+            manager,
+            ConsoleOptions::new().admin_scope(ADMIN_SCOPE),
+        ))
         .fallback(|| async {
             let body =
                 serde_json::json!({"error": {"code": "not_found", "message": "no such route"}});
