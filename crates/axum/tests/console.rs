@@ -15,8 +15,9 @@ use http::{HeaderMap, Request, StatusCode, header};
 use tollgate::jiff::{SignedDuration, Timestamp};
 use tollgate::testing::manager_with_clock;
 use tollgate::{
-    AuditEntry, AuditRequest, Error, ListRequest, MemoryStore, NewToken, SearchHit, SearchRequest,
-    SecretHash, TokenId, TokenManager, TokenRecord, TokenStore, TokenUpdate,
+    ActorKind, AuditAction, AuditEntry, AuditFilter, AuditRequest, Error, ListRequest, MemoryStore,
+    NewToken, SearchHit, SearchRequest, SecretHash, TokenId, TokenManager, TokenRecord, TokenStore,
+    TokenUpdate,
 };
 use tollgate_axum::console::{self, ConsoleOptions};
 use tower::ServiceExt as _;
@@ -275,6 +276,19 @@ async fn sign_in_sets_an_opaque_strict_cookie() {
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(wrong.body.contains("This token is not valid"));
     assert!(wrong.set_cookie().is_none());
+    let refusals = AuditFilter {
+        action: Some(AuditAction::Refused),
+        ..Default::default()
+    };
+    let refused = f
+        .manager
+        .audit(&refusals, None, None)
+        .await
+        .unwrap()
+        .entries;
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].actor.kind, ActorKind::Anonymous);
+    assert!(!refused[0].to_json_line().contains("tg_not-a-token"));
 
     let signed_in = browser.sign_in(&f.admin).await;
     assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
@@ -462,6 +476,24 @@ async fn the_new_token_is_shown_uncached_until_the_list_is_shown() {
         .clone();
     assert_eq!(record.scopes, ["deploy", "read"]);
     assert!(record.expires_at.is_some());
+    // The audit log names the administrator who applied, and from where.
+    let admin = f
+        .manager
+        .verify(&f.admin)
+        .await
+        .unwrap()
+        .record()
+        .unwrap()
+        .clone();
+    let applied = AuditFilter {
+        action: Some(AuditAction::Apply),
+        token: Some(record.id),
+        ..Default::default()
+    };
+    let entry = f.manager.audit(&applied, None, None).await.unwrap().entries[0].clone();
+    assert_eq!(entry.actor.kind, ActorKind::Token);
+    assert_eq!(entry.actor.id, admin.id.to_string());
+    assert_eq!(entry.client.address.as_deref(), Some("192.0.2.10:50000"));
 
     let file = browser.get(&format!("{page_url}/download")).await;
     assert_eq!(file.status, StatusCode::OK);
@@ -837,6 +869,13 @@ async fn self_service_users_reach_only_their_own_tokens() {
         .items[0]
         .clone();
     assert_eq!(alices.scopes, ["read"]);
+    let by_alice = AuditFilter {
+        actor: Some("user:alice".into()),
+        ..Default::default()
+    };
+    let entries = manager.audit(&by_alice, None, None).await.unwrap().entries;
+    assert_eq!(entries[0].actor.kind, ActorKind::User);
+    assert_eq!(entries[0].token_id, Some(alices.id));
     assert!(
         alice.get("/").await.body.contains("alice&#39;s token")
             || alice.get("/").await.body.contains("alice&#x27;s token")

@@ -17,7 +17,7 @@ use rand::TryRng;
 use rand::rngs::SysRng;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tollgate::{Issued, Verification};
+use tollgate::{Actor, Client, Context, Issued, Verification};
 use zeroize::Zeroizing;
 
 use super::pages::{self, Flash};
@@ -83,6 +83,8 @@ pub(crate) struct Ctx {
     /// The owners an administrator may pick from; empty in self-service.
     pub(crate) owners: Vec<String>,
     pub(crate) admin: bool,
+    /// Who acts and from where, for the audit log.
+    pub(crate) audit: Context,
 }
 
 impl Ctx {
@@ -209,9 +211,10 @@ impl Sessions {
         true
     }
 
-    fn context(&self, key: &SessionKey, base: String, admin: bool) -> Option<Ctx> {
+    fn context(&self, key: &SessionKey, base: String, audit: Context) -> Option<Ctx> {
         let map = self.lock();
         let session = map.get(key)?;
+        let admin = matches!(session.principal, Principal::Admin(_));
         Some(Ctx {
             key: *key,
             base,
@@ -223,6 +226,7 @@ impl Sessions {
                 Vec::new()
             },
             admin,
+            audit,
         })
     }
 
@@ -319,6 +323,22 @@ impl Sessions {
     }
 }
 
+/// Where a request comes from, for the audit log: the client's address (when the server
+/// provides [`ConnectInfo`](axum::extract::ConnectInfo)) and its `User-Agent`.
+pub(crate) fn client_of(parts: &Parts) -> Client {
+    Client {
+        address: parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.to_string()),
+        user_agent: parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(256).collect()),
+    }
+}
+
 /// The mount path of the console, without a trailing slash.
 pub(crate) fn base_path(parts: &Parts) -> String {
     parts
@@ -403,21 +423,25 @@ pub(crate) async fn authenticate(
             let Some(token) = console.sessions.admin_token(&key) else {
                 return to_sign_in(&console, &base, Some(Ended::NoSession), true);
             };
-            match console.manager.verify(&token).await {
-                Ok(Verification::Valid(record)) if record.has_scope(scope) => {}
+            let actor = match console.manager.verify(&token).await {
+                Ok(Verification::Valid(record)) if record.has_scope(scope) => {
+                    Actor::token(record.id, record.name.clone())
+                }
                 Ok(_) => {
                     console.sessions.end(&key);
                     return to_sign_in(&console, &base, Some(Ended::TokenRevoked), true);
                 }
                 Err(err) => return pages::failure_page(&console, &base, &err),
-            }
-            console.sessions.context(&key, base, true)
+            };
+            let audit = Context::new(actor).client(client_of(&parts));
+            console.sessions.context(&key, base, audit)
         }
         Access::SelfService(resolver) => {
             let owner = match resolver.resolve(&mut parts).await {
                 Ok(owner) => owner,
                 Err(response) => return response,
             };
+            let audit = Context::new(Actor::user(owner.clone())).client(client_of(&parts));
             let existing = presented
                 .map(|id| key_of(&id))
                 .filter(|key| console.sessions.user_session(key, &owner));
@@ -431,7 +455,7 @@ pub(crate) async fn authenticate(
                         key
                     }),
             };
-            key.and_then(|key| console.sessions.context(&key, base, false))
+            key.and_then(|key| console.sessions.context(&key, base, audit))
         }
     };
     let Some(ctx) = ctx else {
@@ -492,6 +516,7 @@ mod tests {
             owner: "o".into(),
             owners: Vec::new(),
             admin: false,
+            audit: Context::new(Actor::user("o")),
         };
         assert!(ctx.csrf_matches("abc"));
         assert!(!ctx.csrf_matches("ab"));

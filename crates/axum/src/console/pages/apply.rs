@@ -133,7 +133,12 @@ pub(crate) async fn submit(
     if let ExpiryChoice::At(at) = expiry {
         new = new.expires_at(at);
     }
-    match console.manager.apply(&ctx.owner, new).await {
+    match console
+        .manager
+        .acting(&ctx.audit)
+        .apply(&ctx.owner, new)
+        .await
+    {
         Ok(issued) => match console.sessions.keep_issued(&ctx.key, issued, false) {
             Some(key) => see_other(&format!("{}/issued/{key}", ctx.base)),
             None => super::internal_error_page(&console),

@@ -7,8 +7,8 @@ use askama::Template;
 use axum::Extension;
 use axum::extract::{ConnectInfo, NestedPath, State};
 use axum::response::Response;
-use http::{HeaderValue, StatusCode, header};
-use tollgate::Verification;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use tollgate::{Actor, Client, Context, Verification};
 use zeroize::Zeroizing;
 
 use super::{Layout, home_of, render, see_other};
@@ -77,13 +77,15 @@ pub(crate) async fn submit(
     State(console): State<Arc<Console>>,
     nested: Option<Extension<NestedPath>>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     SignInForm(fields): SignInForm,
 ) -> Response {
+    let address = peer.as_ref().map(|Extension(ConnectInfo(addr))| *addr);
     let base = base_of(nested.as_deref());
     let Access::Admin { scope } = &console.access else {
         return see_other(&home_of(&base));
     };
-    let client = client_key(peer.map(|Extension(ConnectInfo(addr))| addr.ip()));
+    let client = client_key(address.map(|addr| addr.ip()));
     if let Err(wait) = console.throttle.check(client) {
         let seconds = wait.as_secs() + 1;
         let error = format!(
@@ -110,7 +112,7 @@ pub(crate) async fn submit(
             ),
         );
     }
-    let refused = match console.manager.verify(&token).await {
+    let (actor, refused) = match console.manager.verify(&token).await {
         Ok(Verification::Valid(record)) if record.has_scope(scope) => {
             console.throttle.success(client);
             let Some(id) = console.sessions.start_admin(
@@ -126,15 +128,33 @@ pub(crate) async fn submit(
                 .append(header::SET_COOKIE, cookie(&console, &base, Some(&id)));
             return response;
         }
-        Ok(Verification::Valid(_)) => {
-            format!("This token does not have the admin scope “{scope}”.")
-        }
-        Ok(_) => {
-            "This token is not valid: it may be mistyped, deleted, disabled or expired.".to_owned()
-        }
+        Ok(Verification::Valid(record)) => (
+            Actor::token(record.id, record.name.clone()),
+            format!("This token does not have the admin scope “{scope}”."),
+        ),
+        Ok(_) => (
+            Actor::anonymous(),
+            "This token is not valid: it may be mistyped, deleted, disabled or expired.".to_owned(),
+        ),
         Err(err) => return super::failure_page(&console, &base, &err),
     };
     console.throttle.failure(client);
+    // The audit log keeps refused sign-ins too, never the token presented.
+    let ctx = Context::new(actor).client(Client {
+        address: address.map(|addr| addr.to_string()),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(256).collect()),
+    });
+    if let Err(err) = console
+        .manager
+        .acting(&ctx)
+        .record_refusal("console sign-in refused", None)
+        .await
+    {
+        tracing::warn!(error = %err.report(), "could not record a refused sign-in");
+    }
     render(
         StatusCode::UNAUTHORIZED,
         &sign_in_page(&console, &base, None, Some(refused)),

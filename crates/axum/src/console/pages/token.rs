@@ -180,7 +180,12 @@ pub(crate) async fn modify(
         ExpiryChoice::Never => update = update.expires_at(None),
         ExpiryChoice::At(at) => update = update.expires_at(Some(at)),
     }
-    match console.manager.modify(&ctx.owner, record.id, update).await {
+    match console
+        .manager
+        .acting(&ctx.audit)
+        .modify(&ctx.owner, record.id, update)
+        .await
+    {
         Ok(changed) => {
             console.sessions.flash(
                 &ctx.key,
@@ -219,6 +224,7 @@ pub(crate) async fn regenerate(
     }
     match console
         .manager
+        .acting(&ctx.audit)
         .regenerate(&ctx.owner, record.id, options)
         .await
     {
@@ -264,6 +270,7 @@ pub(crate) async fn delete(
         DeleteOptions::default().expected_version(version_of(&fields).unwrap_or(record.version));
     match console
         .manager
+        .acting(&ctx.audit)
         .delete_with(&ctx.owner, record.id, options)
         .await
     {
