@@ -49,7 +49,10 @@ fn fuzzy(c: &mut Criterion) {
         let all = names(n);
         let manager = TokenManager::new(MemoryStore::new());
         for chunk in all.chunks(10_000) {
-            ready(manager.apply_many("bench", chunk.iter().map(NewToken::new))).unwrap();
+            tollgate_benches::block_on(
+                manager.apply_many("bench", chunk.iter().map(NewToken::new)),
+            )
+            .unwrap();
         }
         let lower: Vec<String> = all.iter().map(|s| s.to_lowercase()).collect();
         for (kind, query) in QUERIES {

@@ -123,7 +123,8 @@ fn main() {
     let _runtime = tollgate_benches::enter();
     let manager = Arc::new(TokenManager::new(MemoryStore::new()));
     fill(&manager, "bench", &names(10_000));
-    let issued = ready(manager.apply("bench", NewToken::new("load client"))).unwrap();
+    let issued =
+        tollgate_benches::block_on(manager.apply("bench", NewToken::new("load client"))).unwrap();
     let token = issued.token.expose_secret().to_owned();
     let tollgate = Tollgate::new(manager);
 

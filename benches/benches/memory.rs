@@ -71,7 +71,7 @@ fn main() {
     for token in &tokens {
         assert!(ready(manager.verify(token)).unwrap().is_valid());
     }
-    ready(manager.flush_last_used()).unwrap();
+    tollgate_benches::block_on(manager.flush_last_used()).unwrap();
     let cache_bytes = live() - before;
     println!(
         "cached tokens: {N}; heap {:.1} MiB; {:.0} bytes per cached token (record copy, entry, id index, drained last-used maps)",

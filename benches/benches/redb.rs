@@ -8,7 +8,7 @@ use std::hint::black_box;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use redb::{Database, ReadableDatabase, TableDefinition};
 use tollgate::{CacheConfig, NewToken, TokenHasher, TokenManager};
-use tollgate_benches::{fill, names, order, ready};
+use tollgate_benches::{block_on, fill, names, order, ready};
 use tollgate_redb::RedbStore;
 
 const BY_HASH: TableDefinition<'_, [u8; 32], [u8; 16]> = TableDefinition::new("tollgate_by_hash");
@@ -73,7 +73,7 @@ fn apply(c: &mut Criterion) {
     let record_len = {
         let manager = TokenManager::new(RedbStore::open(dir.path().join("size.redb")).unwrap());
         let issued =
-            ready(manager.apply("bench", NewToken::new("prod-billing-webhook-123456"))).unwrap();
+            block_on(manager.apply("bench", NewToken::new("prod-billing-webhook-123456"))).unwrap();
         // id, owner, name, empty description, no scopes, 4 times, 32-byte hash, version.
         16 + 5 + issued.record.name.len() + 1 + 1 + 4 * 8 + 32 + 8
     };
@@ -99,7 +99,7 @@ fn apply(c: &mut Criterion) {
     group.bench_function("tollgate_apply_1", |b| {
         b.iter(|| {
             i += 1;
-            ready(manager.apply("bench", NewToken::new(format!("prod-billing-webhook-{i}"))))
+            block_on(manager.apply("bench", NewToken::new(format!("prod-billing-webhook-{i}"))))
                 .unwrap()
         });
     });
@@ -131,7 +131,7 @@ fn apply(c: &mut Criterion) {
                     })
                     .collect::<Vec<_>>()
             },
-            |batch| ready(manager.apply_many("bench", batch)).unwrap(),
+            |batch| block_on(manager.apply_many("bench", batch)).unwrap(),
             BatchSize::PerIteration,
         );
     });

@@ -49,7 +49,7 @@ fn verify_hit(c: &mut Criterion) {
         for token in &tokens {
             assert!(ready(manager.verify(token)).unwrap().is_valid());
         }
-        ready(manager.flush_last_used()).unwrap();
+        tollgate_benches::block_on(manager.flush_last_used()).unwrap();
         let visit = order(n);
 
         // Baseline: SHA-256 of the token and one lookup in a map of the same size.

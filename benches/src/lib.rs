@@ -127,19 +127,27 @@ pub const QUERIES: &[(&str, &str)] = &[
     ("abbreviation", "pbw"),
 ];
 
-/// Enters a Tokio runtime for as long as the guard lives: the manager bounds store calls with
-/// Tokio timers, which need one, even when the call completes at once. Benches drive futures
-/// with [`ready`] on the current thread inside it.
-pub fn enter() -> tokio::runtime::EnterGuard<'static> {
+fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .build()
-                .expect("a Tokio runtime")
-        })
-        .enter()
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a Tokio runtime")
+    })
+}
+
+/// Enters a Tokio runtime for as long as the guard lives: the manager bounds store calls with
+/// Tokio timers, which need one, even when the call completes at once. Benches drive reads
+/// with [`ready`] on the current thread inside it, and writes with [`block_on`].
+pub fn enter() -> tokio::runtime::EnterGuard<'static> {
+    runtime().enter()
+}
+
+/// Runs a future to completion on the benches' runtime: for writes, which the redb store
+/// runs on Tokio's blocking pool when it finds a runtime.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    runtime().block_on(future)
 }
 
 /// Runs a future that completes without waiting (in-memory and redb reads do).
@@ -154,7 +162,7 @@ pub fn fill(manager: &TokenManager, owner: &str, names: &[String]) -> Vec<Issued
     let mut issued = Vec::with_capacity(names.len());
     for chunk in names.chunks(10_000) {
         let batch = chunk.iter().map(NewToken::new);
-        issued.extend(ready(manager.apply_many(owner, batch)).expect("apply"));
+        issued.extend(block_on(manager.apply_many(owner, batch)).expect("apply"));
     }
     issued
 }

@@ -19,11 +19,22 @@ use crate::error::RedbStoreError;
 use crate::row::{decode, decode_v1, encode, micros};
 
 /// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u64 = 2;
+///
+/// - 1: records by id, and indexes by secret hash, by name and by owner.
+/// - 2: rows gain the hint.
+/// - 3: the secret-hash index holds the record's id and row itself (`tollgate_secrets`,
+///   replacing `tollgate_by_hash`), so that verification reads one B-tree, not two.
+pub const SCHEMA_VERSION: u64 = 3;
 
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("tollgate_meta");
 const RECORDS: TableDefinition<'_, [u8; 16], &[u8]> = TableDefinition::new("tollgate_records");
-const BY_HASH: TableDefinition<'_, [u8; 32], [u8; 16]> = TableDefinition::new("tollgate_by_hash");
+/// Secret hash (current and previous) → the record's id, then its row as in [`RECORDS`]: a
+/// copy, written in the same transaction as the record, so that verification finds the
+/// record with one lookup.
+const SECRETS: TableDefinition<'_, [u8; 32], &[u8]> = TableDefinition::new("tollgate_secrets");
+/// Schema versions 1 and 2: secret hash → id.
+const BY_HASH_V2: TableDefinition<'_, [u8; 32], [u8; 16]> =
+    TableDefinition::new("tollgate_by_hash");
 const BY_NAME: TableDefinition<'_, (&str, &str), [u8; 16]> =
     TableDefinition::new("tollgate_by_name");
 const BY_OWNER: TableDefinition<'_, (&str, i64, [u8; 16]), ()> =
@@ -142,7 +153,7 @@ impl RedbStore {
             None => {
                 // Create every table now so reads never meet a missing one.
                 txn.open_table(RECORDS)?;
-                txn.open_table(BY_HASH)?;
+                txn.open_table(SECRETS)?;
                 txn.open_table(BY_NAME)?;
                 txn.open_table(BY_OWNER)?;
                 txn.commit()?;
@@ -154,16 +165,28 @@ impl RedbStore {
     /// Rewrites every record of schema version `from` in the current one, in the opening
     /// transaction: a file is upgraded completely or not at all.
     fn upgrade(txn: &WriteTransaction, from: u64) -> Result<(), RedbStoreError> {
-        // Version 1 kept no hint: rows gain an empty one.
-        debug_assert_eq!(from, 1);
+        debug_assert!(from == 1 || from == 2);
         let mut records = txn.open_table(RECORDS)?;
         let mut rows = Vec::new();
         for entry in records.iter()? {
             let (id, bytes) = entry?;
-            rows.push((id.value(), decode_v1(id.value(), bytes.value())?));
+            let record = if from == 1 {
+                // Version 1 kept no hint: rows gain an empty one.
+                decode_v1(id.value(), bytes.value())?
+            } else {
+                decode(id.value(), bytes.value())?
+            };
+            rows.push((id.value(), record));
         }
+        // Version 3 keeps the row beside each secret hash, in a table of its own.
+        txn.delete_table(BY_HASH_V2)?;
+        let mut secrets = txn.open_table(SECRETS)?;
         for (id, record) in rows {
-            records.insert(id, encode(&record).as_slice())?;
+            let row = encode(&record);
+            if from == 1 {
+                records.insert(id, row.as_slice())?;
+            }
+            put_secrets(&mut secrets, &record, &row)?;
         }
         Ok(())
     }
@@ -194,9 +217,9 @@ impl RedbStore {
                     }));
                 }
                 records.remove(key)?;
-                let mut by_hash = txn.open_table(BY_HASH)?;
+                let mut secrets = txn.open_table(SECRETS)?;
                 for hash in hashes(&old) {
-                    by_hash.remove(hash)?;
+                    secrets.remove(hash)?;
                 }
                 txn.open_table(BY_NAME)?
                     .remove((old.owner.as_str(), old.name_key().as_str()))?;
@@ -286,6 +309,17 @@ impl RedbStore {
             .transpose()
     }
 
+    /// The record whose current or previous secret has `hash`: one lookup in [`SECRETS`].
+    fn read_secret(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>, RedbStoreError> {
+        let txn = self.db.begin_read()?;
+        let secrets = txn.open_table(SECRETS)?;
+        let Some(value) = secrets.get(hash)? else {
+            return Ok(None);
+        };
+        let (id, row) = split_secret(value.value())?;
+        decode(id, row).map(Some)
+    }
+
     fn read_record(&self, id: [u8; 16]) -> Result<Option<TokenRecord>, RedbStoreError> {
         let txn = self.db.begin_read()?;
         let records = txn.open_table(RECORDS)?;
@@ -299,6 +333,36 @@ impl RedbStore {
 fn hashes(record: &TokenRecord) -> impl Iterator<Item = [u8; 32]> + '_ {
     std::iter::once(*record.secret_hash.as_bytes())
         .chain(record.previous_secret.iter().map(|p| *p.hash.as_bytes()))
+}
+
+/// Writes `row`, the record's encoded row, under each of its secret hashes, after its id.
+/// Returns whether one of them held another token's entry (which it replaced).
+fn put_secrets(
+    secrets: &mut redb::Table<'_, [u8; 32], &[u8]>,
+    record: &TokenRecord,
+    row: &[u8],
+) -> Result<bool, RedbStoreError> {
+    let id = record.id.as_bytes();
+    let mut value = Vec::with_capacity(id.len() + row.len());
+    value.extend_from_slice(id);
+    value.extend_from_slice(row);
+    let mut conflict = false;
+    for hash in hashes(record) {
+        if let Some(old) = secrets.insert(hash, value.as_slice())? {
+            conflict |= old.value().get(..16) != Some(&id[..]);
+        }
+    }
+    Ok(conflict)
+}
+
+/// A [`SECRETS`] value: the id, then the row.
+fn split_secret(value: &[u8]) -> Result<([u8; 16], &[u8]), RedbStoreError> {
+    match value.split_first_chunk::<16>() {
+        Some((id, row)) => Ok((*id, row)),
+        None => Err(RedbStoreError::Corrupt(
+            postcard::Error::DeserializeUnexpectedEnd,
+        )),
+    }
 }
 
 fn owner_key(record: &TokenRecord) -> (&str, i64, [u8; 16]) {
@@ -322,7 +386,7 @@ impl TokenStore for RedbStore {
         self.write(move |txn| {
             let mut by_name = txn.open_table(BY_NAME)?;
             let mut records = txn.open_table(RECORDS)?;
-            let mut by_hash = txn.open_table(BY_HASH)?;
+            let mut secrets = txn.open_table(SECRETS)?;
             let mut by_owner = txn.open_table(BY_OWNER)?;
             // Insert, and look at what each insert replaced: a conflict aborts the whole
             // transaction, so nothing needs checking beforehand.
@@ -337,13 +401,12 @@ impl TokenStore for RedbStore {
                         name: record.name.clone(),
                     }));
                 }
-                if records.insert(id, encode(record).as_slice())?.is_some() {
+                let row = encode(record);
+                if records.insert(id, row.as_slice())?.is_some() {
                     return Ok(Err(Error::Duplicate(record.id)));
                 }
-                for hash in hashes(record) {
-                    if by_hash.insert(hash, id)?.is_some() {
-                        return Ok(Err(Error::Duplicate(record.id)));
-                    }
+                if put_secrets(&mut secrets, record, &row)? {
+                    return Ok(Err(Error::Duplicate(record.id)));
                 }
                 by_owner.insert(owner_key(record), ())?;
             }
@@ -392,7 +455,7 @@ impl TokenStore for RedbStore {
     }
 
     async fn find_by_hash(&self, hash: &SecretHash) -> Result<Option<TokenRecord>, Error> {
-        Ok(self.follow_index(BY_HASH, hash.as_bytes())?)
+        Ok(self.read_secret(hash.as_bytes())?)
     }
 
     async fn find_by_name(
@@ -440,24 +503,26 @@ impl TokenStore for RedbStore {
                 by_name.remove((old.owner.as_str(), old_key.as_str()))?;
                 by_name.insert((record.owner.as_str(), new_key.as_str()), id)?;
             }
-            let mut by_hash = txn.open_table(BY_HASH)?;
+            let mut secrets = txn.open_table(SECRETS)?;
             for hash in hashes(&record) {
-                if by_hash.get(hash)?.is_some_and(|other| other.value() != id) {
+                if secrets
+                    .get(hash)?
+                    .is_some_and(|other| other.value().get(..16) != Some(&id[..]))
+                {
                     return Ok(Err(Error::Duplicate(record.id)));
                 }
             }
             for hash in hashes(&old) {
-                by_hash.remove(hash)?;
+                secrets.remove(hash)?;
             }
-            for hash in hashes(&record) {
-                by_hash.insert(hash, id)?;
-            }
+            let row = encode(&record);
+            put_secrets(&mut secrets, &record, &row)?;
             if owner_key(&old) != owner_key(&record) {
                 let mut by_owner = txn.open_table(BY_OWNER)?;
                 by_owner.remove(owner_key(&old))?;
                 by_owner.insert(owner_key(&record), ())?;
             }
-            records.insert(id, encode(&record).as_slice())?;
+            records.insert(id, row.as_slice())?;
             log(txn, entry.as_slice())?;
             Ok(Ok(()))
         })
@@ -604,6 +669,7 @@ impl TokenStore for RedbStore {
         let uses = uses.to_vec();
         self.write(move |txn| {
             let mut records = txn.open_table(RECORDS)?;
+            let mut secrets = txn.open_table(SECRETS)?;
             for (id, at) in uses {
                 let key = *id.as_bytes();
                 let mut record = match records.get(key)? {
@@ -614,7 +680,9 @@ impl TokenStore for RedbStore {
                     continue;
                 }
                 record.last_used_at = Some(at);
-                records.insert(key, encode(&record).as_slice())?;
+                let row = encode(&record);
+                records.insert(key, row.as_slice())?;
+                put_secrets(&mut secrets, &record, &row)?;
             }
             Ok(Ok(()))
         })
@@ -641,8 +709,29 @@ mod tests {
 
     use super::*;
 
+    /// Rewrites a current file as schema version 2 wrote it: the secret-hash index holds
+    /// only ids, in its own table.
+    fn downgrade_to_v2(path: &Path) {
+        let db = Database::open(path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let records = txn.open_table(RECORDS).unwrap();
+            let mut by_hash = txn.open_table(BY_HASH_V2).unwrap();
+            for entry in records.iter().unwrap() {
+                let (id, bytes) = entry.unwrap();
+                for hash in hashes(&decode(id.value(), bytes.value()).unwrap()) {
+                    by_hash.insert(hash, id.value()).unwrap();
+                }
+            }
+            txn.open_table(META).unwrap().insert(SCHEMA_KEY, 2).unwrap();
+        }
+        assert!(txn.delete_table(SECRETS).unwrap());
+        txn.commit().unwrap();
+    }
+
     /// Rewrites a current file as schema version 1 wrote it: rows without hints.
     fn downgrade_to_v1(path: &Path) {
+        downgrade_to_v2(path);
         let db = Database::open(path).unwrap();
         let txn = db.begin_write().unwrap();
         {
@@ -709,5 +798,73 @@ mod tests {
             meta.get(SCHEMA_KEY).unwrap().unwrap().value(),
             SCHEMA_VERSION
         );
+    }
+
+    #[tokio::test]
+    async fn version_2_files_are_upgraded_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.redb");
+        let (kept, old_secret, regenerated) = {
+            let manager = TokenManager::new(RedbStore::open(&path).unwrap());
+            let kept = manager.apply("acme", NewToken::new("kept")).await.unwrap();
+            let rotated = manager
+                .apply("acme", NewToken::new("rotated"))
+                .await
+                .unwrap();
+            let grace = tollgate::Regenerate::default()
+                .grace(tollgate::jiff::SignedDuration::from_hours(1));
+            let regenerated = manager
+                .regenerate("acme", rotated.record.id, grace)
+                .await
+                .unwrap();
+            (kept, rotated.token, regenerated)
+        };
+        downgrade_to_v2(&path);
+
+        let manager = TokenManager::new(RedbStore::open(&path).unwrap());
+        for token in [&kept.token, &old_secret, &regenerated.token] {
+            assert!(
+                manager
+                    .verify(token.expose_secret())
+                    .await
+                    .unwrap()
+                    .is_valid(),
+                "the current secrets and the one in its grace period verify"
+            );
+        }
+        assert_eq!(
+            manager.get("acme", kept.record.id).await.unwrap(),
+            kept.record
+        );
+        // Deleting removes every secret of the token from the new table.
+        manager.delete("acme", regenerated.record.id).await.unwrap();
+        for token in [&old_secret, &regenerated.token] {
+            assert!(
+                !manager
+                    .verify(token.expose_secret())
+                    .await
+                    .unwrap()
+                    .is_valid()
+            );
+        }
+        drop(manager);
+        let db = Database::open(&path).unwrap();
+        let txn = db.begin_read().unwrap();
+        assert_eq!(
+            txn.open_table(META)
+                .unwrap()
+                .get(SCHEMA_KEY)
+                .unwrap()
+                .unwrap()
+                .value(),
+            SCHEMA_VERSION
+        );
+        assert!(
+            txn.list_tables()
+                .unwrap()
+                .all(|t| t.name() != BY_HASH_V2.name()),
+            "the old index is gone"
+        );
+        assert_eq!(txn.open_table(SECRETS).unwrap().iter().unwrap().count(), 1);
     }
 }
