@@ -115,8 +115,33 @@ async fn self_service_users_reach_only_their_own_tokens() {
         assert_eq!(answer["error"]["code"], "forbidden_owner");
     }
     // Bob's list does not show it, and he cannot issue into Alice's account.
+    // A user who gives their own token the admin scope gains nothing on an admin router.
+    let (status, _, own_admin) = call(
+        &app,
+        Method::POST,
+        "/settings/tokens/tokens",
+        &bob,
+        Some(json!({"name": "escalate", "scopes": ["tollgate:admin"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{own_admin}");
+    let admin_app = Router::new().nest(
+        "/admin",
+        management::router(manager.clone(), ManagementOptions::new()),
+    );
+    let escalation = format!("Bearer {}", own_admin["token"].as_str().unwrap());
+    let (status, _, _) = call(
+        &admin_app,
+        Method::GET,
+        "/admin/tokens?owner=alice",
+        &[("authorization", &escalation)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     let (_, _, list) = call(&app, Method::GET, "/settings/tokens/tokens", &bob, None).await;
-    assert_eq!(list["items"], json!([]));
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "only bob's own");
+    assert_eq!(list["items"][0]["name"], "escalate");
     let (status, _, _) = call(
         &app,
         Method::POST,
@@ -157,7 +182,13 @@ async fn administrators_need_the_admin_scope_and_name_any_owner() {
         ),
     );
     let admin = manager
-        .apply("ops", NewToken::new("root").scopes(["acme:admin"]))
+        .apply("default", NewToken::new("root").scopes(["acme:admin"]))
+        .await
+        .unwrap();
+    // A token of another owner with the admin scope is no administrator: otherwise anyone who
+    // may issue tokens into their own owner (a self-service user) could make themselves one.
+    let foreign = manager
+        .apply("ops", NewToken::new("self-made").scopes(["acme:admin"]))
         .await
         .unwrap();
     let plain = manager
@@ -176,6 +207,16 @@ async fn administrators_need_the_admin_scope_and_name_any_owner() {
         Method::GET,
         "/admin/tokens",
         &[("authorization", &plain_auth)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let foreign_auth = bearer(foreign.token.expose_secret());
+    let (status, _, body) = call(
+        &app,
+        Method::GET,
+        "/admin/tokens?owner=ops",
+        &[("authorization", &foreign_auth)],
         None,
     )
     .await;

@@ -109,8 +109,8 @@ impl std::fmt::Debug for ConsoleOptions {
 /// How people are authorized.
 #[derive(Clone)]
 pub(crate) enum Access {
-    /// Sign-in with a Tollgate token holding this scope; every owner.
-    Admin { scope: Arc<str> },
+    /// Sign-in with a token of owner `owner` holding this scope; every owner's tokens.
+    Admin { scope: Arc<str>, owner: Arc<str> },
     /// The application's own authentication; one owner per request.
     SelfService(Arc<dyn OwnerResolver>),
 }
@@ -118,7 +118,11 @@ pub(crate) enum Access {
 impl std::fmt::Debug for Access {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Admin { scope } => f.debug_struct("Admin").field("scope", scope).finish(),
+            Self::Admin { scope, owner } => f
+                .debug_struct("Admin")
+                .field("scope", scope)
+                .field("owner", owner)
+                .finish(),
             Self::SelfService(_) => f.write_str("SelfService"),
         }
     }
@@ -138,6 +142,7 @@ impl ConsoleOptions {
         Self {
             access: Access::Admin {
                 scope: DEFAULT_ADMIN_SCOPE.into(),
+                owner: DEFAULT_OWNER.into(),
             },
             default_owner: DEFAULT_OWNER.to_owned(),
             secure_cookie: false,
@@ -150,8 +155,28 @@ impl ConsoleOptions {
 
     /// Sign-in needs a Tollgate token with `scope`.
     pub fn admin_scope(mut self, scope: impl Into<String>) -> Self {
+        let owner = match &self.access {
+            Access::Admin { owner, .. } => owner.clone(),
+            Access::SelfService(_) => DEFAULT_OWNER.into(),
+        };
         self.access = Access::Admin {
             scope: scope.into().into(),
+            owner,
+        };
+        self
+    }
+
+    /// Sign-in needs a token of `owner` ([`DEFAULT_OWNER`] unless set): administrators'
+    /// tokens live with one owner, so that a self-service user who gives their own token the
+    /// admin scope gains nothing.
+    pub fn admin_owner(mut self, owner: impl Into<String>) -> Self {
+        let scope = match &self.access {
+            Access::Admin { scope, .. } => scope.clone(),
+            Access::SelfService(_) => DEFAULT_ADMIN_SCOPE.into(),
+        };
+        self.access = Access::Admin {
+            scope,
+            owner: owner.into().into(),
         };
         self
     }

@@ -415,7 +415,7 @@ pub(crate) async fn authenticate(
     let presented = session_cookie(&parts.headers).map(str::to_owned);
     let mut set_cookie = None;
     let ctx = match &console.access {
-        Access::Admin { scope } => {
+        Access::Admin { scope, owner } => {
             let Some(id) = presented else {
                 return to_sign_in(&console, &base, None, false);
             };
@@ -424,7 +424,9 @@ pub(crate) async fn authenticate(
                 return to_sign_in(&console, &base, Some(Ended::NoSession), true);
             };
             let actor = match console.manager.verify(&token).await {
-                Ok(Verification::Valid(record)) if record.has_scope(scope) => {
+                Ok(Verification::Valid(record))
+                    if record.has_scope(scope) && *record.owner == **owner =>
+                {
                     Actor::token(record.id, record.name.clone())
                 }
                 Ok(_) => {

@@ -97,8 +97,9 @@ where
 /// How requests are authorized.
 #[derive(Clone)]
 pub(crate) enum Access {
-    /// A Tollgate token with the admin scope; may manage every owner, named by the request.
-    Admin { scope: Arc<str> },
+    /// A Tollgate token of owner `owner` with the admin scope; may manage every owner,
+    /// named by the request.
+    Admin { scope: Arc<str>, owner: Arc<str> },
     /// The application's own authentication; one owner per request.
     SelfService(Arc<dyn OwnerResolver>),
 }
@@ -106,7 +107,11 @@ pub(crate) enum Access {
 impl fmt::Debug for Access {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Admin { scope } => f.debug_struct("Admin").field("scope", scope).finish(),
+            Self::Admin { scope, owner } => f
+                .debug_struct("Admin")
+                .field("scope", scope)
+                .field("owner", owner)
+                .finish(),
             Self::SelfService(_) => f.write_str("SelfService"),
         }
     }

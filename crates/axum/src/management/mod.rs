@@ -97,6 +97,7 @@ impl ManagementOptions {
         Self {
             access: Access::Admin {
                 scope: DEFAULT_ADMIN_SCOPE.into(),
+                owner: DEFAULT_OWNER.into(),
             },
             default_owner: DEFAULT_OWNER.to_owned(),
             body_limit: DEFAULT_BODY_LIMIT,
@@ -113,8 +114,29 @@ impl ManagementOptions {
     /// # let _ = options;
     /// ```
     pub fn admin_scope(mut self, scope: impl Into<String>) -> Self {
+        let owner = match &self.access {
+            Access::Admin { owner, .. } => owner.clone(),
+            Access::SelfService(_) => DEFAULT_OWNER.into(),
+        };
         self.access = Access::Admin {
             scope: scope.into().into(),
+            owner,
+        };
+        self
+    }
+
+    /// Administrators' tokens must belong to `owner` ([`DEFAULT_OWNER`] unless set), so that
+    /// nobody becomes an administrator by giving a token of their own the admin scope (a
+    /// self-service user can issue tokens with any scope into their own owner). A token of
+    /// another owner is answered 403.
+    pub fn admin_owner(mut self, owner: impl Into<String>) -> Self {
+        let scope = match &self.access {
+            Access::Admin { scope, .. } => scope.clone(),
+            Access::SelfService(_) => DEFAULT_ADMIN_SCOPE.into(),
+        };
+        self.access = Access::Admin {
+            scope,
+            owner: owner.into().into(),
         };
         self
     }
@@ -165,7 +187,7 @@ impl ManagementOptions {
     /// The admin scope, or `None` for self-service.
     pub fn required_scope(&self) -> Option<&str> {
         match &self.access {
-            Access::Admin { scope } => Some(scope),
+            Access::Admin { scope, .. } => Some(scope),
             Access::SelfService(_) => None,
         }
     }
@@ -199,10 +221,10 @@ pub fn router(manager: Arc<TokenManager>, options: ManagementOptions) -> Router 
         .route("/tokens/{id}/download", get(handlers::download_token))
         .with_state(shared);
     let tokens = match access {
-        Access::Admin { scope } => {
+        Access::Admin { scope, owner } => {
             let tollgate = Tollgate::new(manager).with_realm(&realm);
             tokens
-                .route_layer(middleware::from_fn(admin))
+                .route_layer(middleware::from_fn_with_state(owner, admin))
                 .route_layer(tollgate.require([scope.to_string()]))
         }
         Access::SelfService(resolver) => {
@@ -232,8 +254,21 @@ pub fn router(manager: Arc<TokenManager>, options: ManagementOptions) -> Router 
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
 }
 
-/// Marks a request that passed the admin-scope guard as an administrator's.
-async fn admin(mut request: Request, next: Next) -> Response {
+/// Marks a request that passed the admin-scope guard as an administrator's, if its token
+/// belongs to the administrators' owner.
+async fn admin(State(owner): State<Arc<str>>, mut request: Request, next: Next) -> Response {
+    let is_admin = request
+        .extensions()
+        .get::<crate::VerifiedToken>()
+        .is_some_and(|token| token.owner() == &*owner);
+    if !is_admin {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("administrators' tokens belong to the owner {owner:?}"),
+        )
+        .into_response();
+    }
     request.extensions_mut().insert(Principal::Admin);
     next.run(request).await
 }

@@ -39,7 +39,7 @@ fn sign_in_page(
     error: Option<String>,
 ) -> SignInPage {
     let scope = match &console.access {
-        Access::Admin { scope } => scope.to_string(),
+        Access::Admin { scope, .. } => scope.to_string(),
         Access::SelfService(_) => String::new(),
     };
     SignInPage {
@@ -82,7 +82,7 @@ pub(crate) async fn submit(
 ) -> Response {
     let address = peer.as_ref().map(|Extension(ConnectInfo(addr))| *addr);
     let base = base_of(nested.as_deref());
-    let Access::Admin { scope } = &console.access else {
+    let Access::Admin { scope, owner } = &console.access else {
         return see_other(&home_of(&base));
     };
     let client = client_key(address.map(|addr| addr.ip()));
@@ -113,7 +113,7 @@ pub(crate) async fn submit(
         );
     }
     let (actor, refused) = match console.manager.verify(&token).await {
-        Ok(Verification::Valid(record)) if record.has_scope(scope) => {
+        Ok(Verification::Valid(record)) if record.has_scope(scope) && *record.owner == **owner => {
             console.throttle.success(client);
             let Some(id) = console.sessions.start_admin(
                 token,
