@@ -55,14 +55,14 @@ mod rejection;
 
 #[cfg(feature = "management")]
 pub mod management;
+#[cfg(feature = "console")]
+pub mod console;
 
 pub use crate::guard::{LastUsedFlusher, Tollgate, VerifiedToken};
 pub use crate::layer::{RequireToken, RequireTokenLayer};
 pub use crate::rejection::{RejectionReason, TokenRejection};
 
 /// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "management"))]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeDoctests;
-#[cfg(feature = "console")]
-pub mod console;
