@@ -5,7 +5,9 @@
 
 use std::hint::black_box;
 
-use tollgate::{CacheConfig, TokenManager};
+use std::time::Duration;
+
+use tollgate::{CacheConfig, Deadlines, TokenManager};
 use tollgate_benches::{enter, fill, names, order, ready};
 use tollgate_redb::RedbStore;
 
@@ -20,7 +22,12 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("profile.redb");
     let tokens: Vec<String> = {
-        let manager = TokenManager::new(RedbStore::open(&path).unwrap());
+        // Under valgrind a batch of writes outlasts the default deadline.
+        let patient = Deadlines {
+            read: Duration::from_secs(3600),
+            write: Duration::from_secs(3600),
+        };
+        let manager = TokenManager::new(RedbStore::open(&path).unwrap()).with_deadlines(patient);
         fill(&manager, "bench", &names(n))
             .iter()
             .map(|i| i.token.expose_secret().to_owned())
