@@ -4,11 +4,13 @@ use std::path::PathBuf;
 
 use clap::parser::ValueSource;
 use clap::{Args, Parser, Subcommand};
+use tollgate::AuditAction;
 use tollgate::jiff::{SignedDuration, Span, SpanRelativeTo, Timestamp};
 
 use crate::Failure;
 
-/// Manage API tokens: apply, list, search, download, modify, delete and verify.
+/// Manage API tokens: apply, list, search, download, modify, delete and verify; read the
+/// audit log of every change.
 ///
 /// Tokens live in an embedded redb file (`apply` and `serve` create it) or in PostgreSQL
 /// (`--store`); with `--server`, every command goes through the management API of a running
@@ -59,6 +61,11 @@ pub(crate) struct Cli {
 
     #[command(subcommand)]
     pub(crate) command: Command,
+
+    /// Whether `--owner` (or `TOLLGATE_OWNER`) was given rather than defaulted: `audit`
+    /// filters by owner only then.
+    #[arg(skip)]
+    pub(crate) owner_given: bool,
 }
 
 impl Cli {
@@ -73,6 +80,7 @@ impl Cli {
                 Command::Modify(args) => args.json.json,
                 Command::Delete(args) => args.json.json,
                 Command::Verify(args) => args.json.json,
+                Command::Audit(args) => args.json.json,
                 Command::Serve(_) => false,
             }
     }
@@ -94,6 +102,8 @@ pub(crate) enum Command {
     Delete(DeleteArgs),
     /// Check a token; exit 0 when valid, 1 when not.
     Verify(VerifyArgs),
+    /// Read the audit log: who applied, changed or deleted which token, and when.
+    Audit(AuditArgs),
     /// Serve the management API (`/api/v1`) and a guarded demo API over HTTP.
     Serve(ServeArgs),
 }
@@ -289,6 +299,98 @@ pub(crate) struct VerifyArgs {
     pub(crate) json: JsonArg,
 }
 
+/// `tollgate audit`.
+///
+/// The log spans every owner: entries are filtered by owner only when `--owner` (before or
+/// after `audit`) or `TOLLGATE_OWNER` is given.
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// Only entries about this token (its id, as `list` shows it).
+    #[arg(long, value_name = "ID")]
+    pub(crate) token: Option<String>,
+    /// Only this action: apply, modify, enable, disable, regenerate, delete or refused.
+    #[arg(long, value_parser = parse_action, value_name = "ACTION")]
+    pub(crate) action: Option<AuditAction>,
+    /// Only entries by this actor: `user@host` for the CLI on a store, an admin token's id,
+    /// a self-service user's owner.
+    #[arg(long, value_name = "ACTOR")]
+    pub(crate) actor: Option<String>,
+    /// Only entries at or after TIME: RFC 3339 (`2027-01-31T00:00:00Z`) or a duration back
+    /// from now (`7d`, `12h`).
+    #[arg(long, value_parser = parse_when, value_name = "TIME")]
+    pub(crate) since: Option<When>,
+    /// Only entries before TIME: RFC 3339 or a duration back from now.
+    #[arg(long, value_parser = parse_when, value_name = "TIME")]
+    pub(crate) until: Option<When>,
+    /// Entries per page (1–1000, default 50); with --jsonl, at most N entries in all
+    /// (default: every one).
+    #[arg(long, value_name = "N")]
+    pub(crate) limit: Option<usize>,
+    /// Only entries about this owner's tokens (the same as `tollgate --owner NAME audit`).
+    /// Without it, and without `TOLLGATE_OWNER`, every owner's; refused requests name no
+    /// owner, so an owner leaves them out.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) owner: Option<String>,
+    /// Continue after a previous page (the cursor it printed).
+    #[arg(long)]
+    pub(crate) cursor: Option<String>,
+    /// Print every matching entry as JSON Lines (one entry a line, newest first), following
+    /// the pages to the end: for shipping to a log system.
+    #[arg(long)]
+    pub(crate) jsonl: bool,
+    #[command(flatten)]
+    pub(crate) json: JsonArg,
+}
+
+/// A point in time on the command line: an instant, or a duration back from now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum When {
+    At(Timestamp),
+    Ago(SignedDuration),
+}
+
+impl When {
+    /// The instant this names, counting back from `now`.
+    pub(crate) fn resolve(self, now: Timestamp) -> Result<Timestamp, Failure> {
+        match self {
+            Self::At(at) => Ok(at),
+            Self::Ago(duration) => now.checked_sub(duration).map_err(|_| {
+                Failure::usage("invalid_audit_filter", "the time is too far in the past")
+            }),
+        }
+    }
+}
+
+/// Parses `--since`/`--until`: RFC 3339 (`2027-01-31T00:00:00Z`), or a duration back from
+/// now (`7d`, `12h`) in the syntax of [`parse_duration`].
+pub(crate) fn parse_when(text: &str) -> Result<When, String> {
+    if let Ok(at) = parse_timestamp(text) {
+        return Ok(When::At(at));
+    }
+    parse_duration(text).map(When::Ago).map_err(|_| {
+        format!(
+            "{text:?} is neither an RFC 3339 time with an offset (2027-01-31T00:00:00Z) nor a duration back from now (7d, 12h, 90m)"
+        )
+    })
+}
+
+/// Parses `--action`.
+pub(crate) fn parse_action(text: &str) -> Result<AuditAction, String> {
+    text.trim().parse().map_err(|_| {
+        format!(
+            "{text:?} is no action; write apply, modify, enable, disable, regenerate, delete or refused"
+        )
+    })
+}
+
+/// Whether `--owner` came from the command line or `TOLLGATE_OWNER` rather than its default.
+pub(crate) fn owner_given(matches: &clap::ArgMatches) -> bool {
+    matches!(
+        matches.value_source("owner"),
+        Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+    )
+}
+
 /// Checks what the value sources of the matches decide and clap cannot say: a server and a
 /// store given together on the command line, `--token-file` without a server.
 ///
@@ -378,6 +480,33 @@ mod tests {
         assert!(parse_duration("1 month").is_err());
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn whens() {
+        assert_eq!(
+            parse_when("2027-01-31T00:00:00Z"),
+            Ok(When::At("2027-01-31T00:00:00Z".parse().unwrap()))
+        );
+        assert_eq!(
+            parse_when("7d"),
+            Ok(When::Ago(SignedDuration::from_hours(168)))
+        );
+        for bad in ["yesterday", "2027-01-31", "-7d", "0s", ""] {
+            assert!(parse_when(bad).is_err(), "{bad}");
+        }
+        let now: Timestamp = "2027-01-31T12:00:00Z".parse().unwrap();
+        assert_eq!(
+            parse_when("12h").unwrap().resolve(now).unwrap(),
+            "2027-01-31T00:00:00Z".parse::<Timestamp>().unwrap()
+        );
+    }
+
+    #[test]
+    fn actions() {
+        assert_eq!(parse_action("delete"), Ok(AuditAction::Delete));
+        assert!(parse_action("remove").unwrap_err().contains("regenerate"));
+        assert!(parse_action("Delete").is_err());
     }
 
     #[test]

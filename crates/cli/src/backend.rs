@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use tollgate::jiff::{SignedDuration, Timestamp};
 use tollgate::{
-    DeleteOptions, EncryptionKey, Expiry, ListOptions, NewToken, PREFIX_SETTING, Regenerate,
-    TokenFormat, TokenHasher, TokenId, TokenInfo, TokenManager, TokenStore, TokenUpdate,
-    Verification,
+    Actor, AuditEntry, AuditFilter, Context, DeleteOptions, EncryptionKey, Expiry, ListOptions,
+    NewToken, PREFIX_SETTING, Regenerate, TokenFormat, TokenHasher, TokenId, TokenInfo,
+    TokenManager, TokenStore, TokenUpdate, Verification,
 };
 use tollgate_axum::management::{IssuedView, PageView, TokenView, token_file_name};
 use tollgate_postgres::PgStore;
@@ -160,11 +160,60 @@ pub(crate) enum Checked {
     Invalid(String),
 }
 
+/// One page of the audit log, as `GET /api/v1/audit` answers it and `audit --json` prints
+/// it.
+// The shape of `tollgate_axum::management::AuditPageView`, which that crate does not export
+// yet; switch to it once it does.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub(crate) struct AuditPageView {
+    /// Newest first.
+    pub(crate) entries: Vec<AuditEntry>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub(crate) next_cursor: Option<String>,
+}
+
+/// The person at this terminal, as the audit log records changes made on a store: `user@host`,
+/// the user from `USER` (or `LOGNAME`, else `unknown`), the host from the kernel (or
+/// `HOSTNAME`, else `localhost`).
+///
+/// Only what the environment says: whoever can open the store can write anything to it, so
+/// this tells honest people apart, it does not authenticate them.
+pub(crate) fn local_actor() -> Actor {
+    /// Trimmed, without control characters, at most 64 characters; `None` when empty.
+    fn word(text: &str) -> Option<String> {
+        let word: String = text
+            .trim()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(64)
+            .collect();
+        (!word.is_empty()).then_some(word)
+    }
+    let env = |name: &str| std::env::var(name).ok().as_deref().and_then(word);
+    let user = env("USER")
+        .or_else(|| env("LOGNAME"))
+        .unwrap_or_else(|| "unknown".to_owned());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .as_deref()
+        .and_then(word)
+        .or_else(|| env("HOSTNAME"))
+        .unwrap_or_else(|| "localhost".to_owned());
+    Actor::local(&user, &host)
+}
+
+/// A store this process opened, and who the audit log says is changing it.
+#[derive(Debug)]
+pub(crate) struct Local {
+    pub(crate) manager: TokenManager,
+    pub(crate) ctx: Context,
+}
+
 /// The tokens the commands work on.
 #[derive(Debug)]
 pub(crate) enum Backend {
     // One per process: its size does not matter.
-    Local(Box<TokenManager>),
+    Local(Box<Local>),
     Remote(Remote),
 }
 
@@ -172,7 +221,7 @@ impl Backend {
     /// The current time, by the clock that decides expiry.
     pub(crate) fn now(&self) -> Timestamp {
         match self {
-            Self::Local(manager) => manager.now(),
+            Self::Local(local) => local.manager.now(),
             Self::Remote(_) => Timestamp::now(),
         }
     }
@@ -180,7 +229,7 @@ impl Backend {
     /// The prefix of the store's tokens, to show hints with; `None` when not known.
     pub(crate) fn prefix(&self) -> Option<&str> {
         match self {
-            Self::Local(manager) => Some(manager.format().prefix()),
+            Self::Local(local) => Some(local.manager.format().prefix()),
             Self::Remote(remote) => remote.prefix(),
         }
     }
@@ -191,9 +240,9 @@ impl Backend {
         options: ListOptions,
     ) -> Result<PageView, Failure> {
         match self {
-            Self::Local(manager) => {
-                let page = manager.list(owner, options).await?;
-                Ok(PageView::new(&page, manager.now()))
+            Self::Local(local) => {
+                let page = local.manager.list(owner, options).await?;
+                Ok(PageView::new(&page, local.manager.now()))
             }
             Self::Remote(remote) => remote.list(owner, &options).await,
         }
@@ -202,9 +251,9 @@ impl Backend {
     /// A token and its version.
     pub(crate) async fn get(&self, owner: &str, id: TokenId) -> Result<(TokenView, u64), Failure> {
         match self {
-            Self::Local(manager) => {
-                let record = manager.get(owner, id).await?;
-                Ok((TokenView::new(&record, manager.now()), record.version))
+            Self::Local(local) => {
+                let record = local.manager.get(owner, id).await?;
+                Ok((TokenView::new(&record, local.manager.now()), record.version))
             }
             Self::Remote(remote) => remote.get(owner, id).await,
         }
@@ -212,7 +261,7 @@ impl Backend {
 
     pub(crate) async fn apply(&self, owner: &str, new: Application) -> Result<Fresh, Failure> {
         match self {
-            Self::Local(manager) => {
+            Self::Local(local) => {
                 let expiry = match (new.expires_in, new.expires_at) {
                     (Some(duration), _) => Some(Expiry::In(duration)),
                     (None, Some(at)) => Some(Expiry::At(at)),
@@ -222,8 +271,8 @@ impl Backend {
                 if let Some(description) = new.description {
                     token = token.description(description);
                 }
-                let issued = manager.apply(owner, token).await?;
-                Ok(Fresh(IssuedView::new(&issued, manager.now())))
+                let issued = local.manager.acting(&local.ctx).apply(owner, token).await?;
+                Ok(Fresh(IssuedView::new(&issued, local.manager.now())))
             }
             Self::Remote(remote) => {
                 let expires_at = match (new.expires_in, new.expires_at) {
@@ -245,9 +294,9 @@ impl Backend {
 
     pub(crate) async fn download(&self, owner: &str, id: TokenId) -> Result<Download, Failure> {
         match self {
-            Self::Local(manager) => {
-                let record = manager.get(owner, id).await?;
-                let file = manager.download(owner, id).await?;
+            Self::Local(local) => {
+                let record = local.manager.get(owner, id).await?;
+                let file = local.manager.download(owner, id).await?;
                 Ok(Download {
                     json: Zeroizing::new(file.to_json()),
                     secret_included: file.secret_included(),
@@ -268,13 +317,17 @@ impl Backend {
         force: bool,
     ) -> Result<TokenView, Failure> {
         match self {
-            Self::Local(manager) => {
+            Self::Local(local) => {
                 let mut update = change.update().force(force);
                 if let Some(version) = expected_version {
                     update = update.expected_version(version);
                 }
-                let record = manager.modify(owner, id, update).await?;
-                Ok(TokenView::new(&record, manager.now()))
+                let record = local
+                    .manager
+                    .acting(&local.ctx)
+                    .modify(owner, id, update)
+                    .await?;
+                Ok(TokenView::new(&record, local.manager.now()))
             }
             Self::Remote(remote) => remote
                 .modify(owner, id, &change, expected_version, force)
@@ -296,7 +349,7 @@ impl Backend {
         force: bool,
     ) -> Result<Fresh, Failure> {
         match self {
-            Self::Local(manager) => {
+            Self::Local(local) => {
                 let mut update = change.update().force(force);
                 if let Some(version) = expected_version {
                     update = update.expected_version(version);
@@ -305,10 +358,12 @@ impl Backend {
                 if let Some(grace) = grace {
                     regenerate = regenerate.grace(grace);
                 }
-                let issued = manager
+                let issued = local
+                    .manager
+                    .acting(&local.ctx)
                     .modify_and_regenerate(owner, id, update, regenerate)
                     .await?;
-                Ok(Fresh(IssuedView::new(&issued, manager.now())))
+                Ok(Fresh(IssuedView::new(&issued, local.manager.now())))
             }
             Self::Remote(remote) => {
                 let expected_version = if change.is_empty() {
@@ -331,7 +386,9 @@ impl Backend {
         force: bool,
     ) -> Result<(), Failure> {
         match self {
-            Self::Local(manager) => Ok(manager
+            Self::Local(local) => Ok(local
+                .manager
+                .acting(&local.ctx)
                 .delete_with(owner, id, DeleteOptions::default().force(force))
                 .await?),
             Self::Remote(remote) => remote.delete(owner, id, force).await,
@@ -340,7 +397,8 @@ impl Backend {
 
     pub(crate) async fn verify(&self, presented: &str) -> Result<Checked, Failure> {
         match self {
-            Self::Local(manager) => {
+            Self::Local(local) => {
+                let manager = &local.manager;
                 let outcome = manager.verify(presented).await?;
                 // Record the use now: a CLI process does not live to flush later.
                 manager.flush_last_used().await?;
@@ -352,6 +410,25 @@ impl Backend {
                 })
             }
             Self::Remote(remote) => remote.verify(presented).await,
+        }
+    }
+
+    /// One page of the audit log, newest first; `limit` is 1 to 1000.
+    pub(crate) async fn audit(
+        &self,
+        filter: &AuditFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<AuditPageView, Failure> {
+        match self {
+            Self::Local(local) => {
+                let page = local.manager.audit(filter, cursor, Some(limit)).await?;
+                Ok(AuditPageView {
+                    entries: page.entries,
+                    next_cursor: page.next_cursor,
+                })
+            }
+            Self::Remote(remote) => remote.audit(filter, cursor, limit).await,
         }
     }
 }
@@ -397,9 +474,10 @@ impl Settings {
                 url,
                 self.token_file.as_deref(),
             )?)),
-            None => Ok(Backend::Local(Box::new(
-                self.open_store(access, false).await?,
-            ))),
+            None => Ok(Backend::Local(Box::new(Local {
+                manager: self.open_store(access, false).await?,
+                ctx: Context::new(local_actor()),
+            }))),
         }
     }
 

@@ -9,15 +9,20 @@ use std::io::{BufRead as _, IsTerminal as _, Read as _, Write as _};
 use std::path::Path;
 
 use serde::Serialize;
-use tollgate::{EncryptionKey, ListFilter, ListOptions, TokenFormat, TokenHasher, TokenId};
+use tollgate::jiff::Timestamp;
+use tollgate::{
+    AuditFilter, DEFAULT_PAGE_SIZE, EncryptionKey, ListFilter, ListOptions, MAX_PAGE_SIZE,
+    TokenFormat, TokenHasher, TokenId,
+};
 use tollgate_axum::management::TokenView;
 
 use crate::args::{
-    ApplyArgs, Cli, Command, DeleteArgs, DownloadArgs, ListArgs, ModifyArgs, ShowArgs, VerifyArgs,
+    ApplyArgs, AuditArgs, Cli, Command, DeleteArgs, DownloadArgs, ListArgs, ModifyArgs, ShowArgs,
+    VerifyArgs,
 };
 use crate::backend::{Access, Application, Backend, Change, Checked, Fresh, Settings, later};
 use crate::output::{
-    Destination, details, emit, file_name, instant, json_text, table, write_stdout,
+    Destination, audit_table, details, emit, file_name, instant, json_text, table, write_stdout,
 };
 use crate::{Failure, complain, sentence};
 
@@ -65,6 +70,8 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         key,
     };
     let owner = cli.owner.as_str();
+    // The audit log spans owners: it is filtered by one only when one is given.
+    let audit_owner = cli.owner_given.then_some(owner);
     match cli.command {
         Command::Apply(args) => apply(&settings, owner, json, args).await,
         Command::List(args) => list(&settings, owner, json, args).await,
@@ -73,6 +80,7 @@ pub(crate) async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Modify(args) => modify(&settings, owner, json, args).await,
         Command::Delete(args) => delete(&settings, owner, json, args).await,
         Command::Verify(args) => verify(&settings, json, args).await,
+        Command::Audit(args) => audit(&settings, audit_owner, json, args).await,
         Command::Serve(args) => {
             if let Some(db) = args.db {
                 settings.db = db;
@@ -535,5 +543,106 @@ async fn verify(settings: &Settings, json: bool, args: VerifyArgs) -> Result<(),
     match reason {
         None => Ok(()),
         Some(reason) => Err(Failure::Rejected(reason)),
+    }
+}
+
+/// `tollgate audit`: one page of the log (a table, or `--json`), or with `--jsonl` every
+/// matching entry, one JSON line each, following the pages.
+async fn audit(
+    settings: &Settings,
+    owner: Option<&str>,
+    json: bool,
+    args: AuditArgs,
+) -> Result<(), Failure> {
+    // Everything is checked here, before any store or server is asked, so that a bad
+    // filter reads the same either way.
+    let token = args.token.as_deref().map(parse_id).transpose()?;
+    let page_size = match (args.limit, args.jsonl) {
+        (Some(0), true) => {
+            return Err(Failure::usage(
+                "invalid_limit",
+                "invalid limit: with --jsonl, --limit is how many entries to print at most, at least 1",
+            ));
+        }
+        (limit, true) => limit.map_or(MAX_PAGE_SIZE, |n| n.min(MAX_PAGE_SIZE)),
+        (Some(n), false) if !(1..=MAX_PAGE_SIZE).contains(&n) => {
+            return Err(tollgate::Error::InvalidLimit { max: MAX_PAGE_SIZE }.into());
+        }
+        (limit, false) => limit.unwrap_or(DEFAULT_PAGE_SIZE),
+    };
+    let now = Timestamp::now();
+    let since = args.since.map(|when| when.resolve(now)).transpose()?;
+    let until = args.until.map(|when| when.resolve(now)).transpose()?;
+    if let (Some(since), Some(until)) = (since, until)
+        && since > until
+    {
+        return Err(Failure::usage(
+            "invalid_audit_filter",
+            format!(
+                "--since ({}) is after --until ({}): no entry can match",
+                instant(since),
+                instant(until)
+            ),
+        ));
+    }
+    let filter = AuditFilter {
+        token,
+        actor: args.actor,
+        action: args.action,
+        since,
+        until,
+        owner: args.owner.or_else(|| owner.map(str::to_owned)),
+    };
+    let backend = settings.open(Access::Existing).await?;
+    if args.jsonl {
+        return export(&backend, &filter, args.cursor, page_size, args.limit).await;
+    }
+    let page = backend
+        .audit(&filter, args.cursor.as_deref(), page_size)
+        .await?;
+    if json {
+        return emit(&json_text(&page));
+    }
+    if page.entries.is_empty() {
+        return emit("No audit entries found.\n");
+    }
+    let mut text = audit_table(&page.entries);
+    if let Some(cursor) = page.next_cursor {
+        let _ = write!(text, "\nMore entries: add --cursor {cursor}\n");
+    }
+    emit(&text)
+}
+
+/// `audit --jsonl`: every entry `filter` matches after `cursor`, newest first, at most
+/// `limit`, written page by page so that a long log never sits in memory whole.
+async fn export(
+    backend: &Backend,
+    filter: &AuditFilter,
+    mut cursor: Option<String>,
+    page_size: usize,
+    mut limit: Option<usize>,
+) -> Result<(), Failure> {
+    loop {
+        let size = limit.map_or(page_size, |left| left.min(page_size));
+        let page = backend.audit(filter, cursor.as_deref(), size).await?;
+        let mut text = String::new();
+        for entry in &page.entries {
+            text.push_str(&entry.to_json_line());
+            text.push('\n');
+        }
+        emit(&text)?;
+        if let Some(left) = &mut limit {
+            *left = left.saturating_sub(page.entries.len());
+            if *left == 0 {
+                return Ok(());
+            }
+        }
+        // A page that brings nothing new, or the same cursor again, would loop for ever.
+        match page.next_cursor {
+            Some(next) if !page.entries.is_empty() && cursor.as_ref() != Some(&next) => {
+                cursor = Some(next);
+            }
+            _ => return Ok(()),
+        }
     }
 }

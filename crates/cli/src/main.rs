@@ -150,7 +150,8 @@ fn report(failure: &Failure, json: bool) {
 fn parse() -> Result<Cli, ExitCode> {
     let error = match Cli::command().try_get_matches() {
         Ok(matches) => match Cli::from_arg_matches(&matches) {
-            Ok(cli) => {
+            Ok(mut cli) => {
+                cli.owner_given = args::owner_given(&matches);
                 return match args::check_sources(&matches, &cli) {
                     Ok(()) => Ok(cli),
                     Err(failure) => {

@@ -5,7 +5,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use tollgate::jiff::Timestamp;
+use tollgate::jiff::{SignedDuration, Timestamp};
+use tollgate::{ActorKind, AuditEntry};
 use tollgate_axum::management::TokenView;
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
@@ -86,6 +87,121 @@ fn pad(text: &str, columns: usize) -> String {
     out
 }
 
+/// `text` safe to put on a terminal: control characters (an escape sequence in a user name
+/// a store was given) become `�`.
+fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
+/// Lines up `rows` under `headers` in display columns, two spaces apart.
+fn columns<const N: usize>(headers: [&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = headers.map(UnicodeWidthStr::width);
+    for row in rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.width());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[&str]| {
+        let text: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| pad(cell, width))
+            .collect();
+        let _ = writeln!(out, "{}", text.join("  ").trim_end());
+    };
+    line(&headers);
+    for row in rows {
+        line(&row.each_ref().map(String::as_str));
+    }
+    out
+}
+
+/// The first characters of an id, enough to tell entries apart at a glance.
+fn short(id: &str) -> String {
+    match id.get(..8) {
+        Some(start) if id.len() > 8 => format!("{start}…"),
+        _ => id.to_owned(),
+    }
+}
+
+/// Who acted, for people: `alice@laptop`, `deploy-admin (token 1a2b3c4d…)`, `user alice`,
+/// `application`, `anonymous`.
+fn actor(entry: &AuditEntry) -> String {
+    let actor = &entry.actor;
+    match actor.kind {
+        ActorKind::Local => actor.id.clone(),
+        ActorKind::Token if actor.name.is_empty() => format!("token {}", short(&actor.id)),
+        ActorKind::Token => format!("{} (token {})", fit(&actor.name, 30), short(&actor.id)),
+        ActorKind::User => format!("user {}", actor.id),
+        ActorKind::Application => "application".to_owned(),
+        ActorKind::Anonymous => "anonymous".to_owned(),
+        _ if actor.id.is_empty() => "-".to_owned(),
+        _ => actor.id.clone(),
+    }
+}
+
+/// What else an entry says: the fields changed, the grace period, why a request was
+/// refused, where it came from.
+fn audit_details(entry: &AuditEntry) -> String {
+    let mut parts = Vec::new();
+    if !entry.changes.is_empty() {
+        parts.push(format!("changed {}", entry.changes.join(", ")));
+    }
+    match entry.grace_seconds {
+        Some(seconds) if seconds > 0 => {
+            parts.push(format!("grace {:#}", SignedDuration::from_secs(seconds)));
+        }
+        Some(_) => parts.push("no grace period".to_owned()),
+        None => {}
+    }
+    if let Some(reason) = &entry.reason {
+        parts.push(format!("reason: {reason}"));
+    }
+    if let Some(address) = &entry.client.address {
+        parts.push(format!("from {address}"));
+    }
+    if parts.is_empty() {
+        "-".to_owned()
+    } else {
+        parts.join("; ")
+    }
+}
+
+/// The audit log for people, as the entries come (newest first): time (UTC), action, the
+/// token's short id and name, its owner, who acted, and the details.
+pub(crate) fn audit_table(entries: &[AuditEntry]) -> String {
+    let dash = || "-".to_owned();
+    let rows: Vec<[String; 7]> = entries
+        .iter()
+        .map(|entry| {
+            [
+                instant(entry.at),
+                entry.action.as_str().to_owned(),
+                entry
+                    .token_id
+                    .map_or_else(dash, |id| short(&id.to_string())),
+                entry
+                    .token_name
+                    .as_deref()
+                    .map_or_else(dash, |n| fit(n, 40)),
+                entry.owner.as_deref().map_or_else(dash, |o| fit(o, 20)),
+                actor(entry),
+                audit_details(entry),
+            ]
+            .map(|cell| clean(&cell))
+        })
+        .collect();
+    columns(
+        [
+            "TIME", "ACTION", "TOKEN", "NAME", "OWNER", "ACTOR", "DETAILS",
+        ],
+        &rows,
+    )
+}
+
 /// A table for people: names may be CJK (two columns a character), so widths are measured
 /// in display columns. `prefix` is the store's token prefix, for the hints.
 pub(crate) fn table(views: &[TokenView], prefix: Option<&str>) -> String {
@@ -118,26 +234,7 @@ pub(crate) fn table(views: &[TokenView], prefix: Option<&str>) -> String {
             ]
         })
         .collect();
-    let mut widths = headers.map(UnicodeWidthStr::width);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.width());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: &[&str]| {
-        let text: Vec<String> = cells
-            .iter()
-            .zip(widths)
-            .map(|(cell, width)| pad(cell, width))
-            .collect();
-        let _ = writeln!(out, "{}", text.join("  ").trim_end());
-    };
-    line(&headers);
-    for row in &rows {
-        line(&row.each_ref().map(String::as_str));
-    }
-    out
+    columns(headers, &rows)
 }
 
 /// `key: value` lines for one token at `version`.
@@ -331,6 +428,56 @@ mod tests {
         assert_eq!(
             long,
             PathBuf::from(format!("{}.token.json", "字".repeat(64)))
+        );
+    }
+
+    #[test]
+    fn audit_rows_say_who_what_and_from_where() {
+        use tollgate::{Actor, AuditAction, Client, Outcome, TokenId};
+        let id: TokenId = "00112233445566778899aabbccddeeff".parse().unwrap();
+        let entry = |actor, action| AuditEntry {
+            id,
+            at: "2026-11-27T10:00:00.123456Z".parse().unwrap(),
+            actor,
+            action,
+            token_id: None,
+            token_name: None,
+            owner: None,
+            outcome: Outcome::Success,
+            changes: Vec::new(),
+            grace_seconds: None,
+            reason: None,
+            client: Client::default(),
+        };
+        let mut regenerated = entry(Actor::token(id, "deploy admin"), AuditAction::Regenerate);
+        regenerated.token_id = Some(id);
+        regenerated.token_name = Some("CI".to_owned());
+        regenerated.owner = Some("default".to_owned());
+        regenerated.changes = vec!["name".to_owned(), "secret".to_owned()];
+        regenerated.grace_seconds = Some(5400);
+        regenerated.client.address = Some("10.0.0.7:5123".to_owned());
+        let mut refused = entry(Actor::anonymous(), AuditAction::Refused);
+        refused.outcome = Outcome::Refused;
+        refused.reason = Some("invalid token".to_owned());
+        let mut escaped = entry(Actor::local("eve\u{1b}[2J", "box"), AuditAction::Apply);
+        escaped.grace_seconds = Some(0);
+        let table = audit_table(&[regenerated, refused, escaped]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines[0],
+            "TIME                     ACTION      TOKEN      NAME  OWNER    ACTOR                           DETAILS"
+        );
+        assert_eq!(
+            lines[1],
+            "2026-11-27 10:00:00 UTC  regenerate  00112233…  CI    default  deploy admin (token 00112233…)  changed name, secret; grace 1h 30m; from 10.0.0.7:5123"
+        );
+        assert_eq!(
+            lines[2],
+            "2026-11-27 10:00:00 UTC  refused     -          -     -        anonymous                       reason: invalid token"
+        );
+        assert_eq!(
+            lines[3],
+            "2026-11-27 10:00:00 UTC  apply       -          -     -        eve\u{fffd}[2J@box                     no grace period"
         );
     }
 

@@ -11,12 +11,12 @@ use reqwest::header::{CONTENT_DISPOSITION, ETAG, HeaderMap, IF_MATCH};
 use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use tollgate::jiff::{SignedDuration, Timestamp};
-use tollgate::{ErrorKind, ListOptions, TokenFormat, TokenId};
+use tollgate::{AuditFilter, ErrorKind, ListOptions, TokenFormat, TokenId};
 use tollgate_axum::management::{ErrorBody, IssuedView, PageView, TokenView};
 use zeroize::Zeroizing;
 
 use crate::Failure;
-use crate::backend::{Change, Checked, Download, Fresh};
+use crate::backend::{AuditPageView, Change, Checked, Download, Fresh};
 
 /// The environment variable holding the admin token.
 pub(crate) const TOKEN_ENV: &str = "TOLLGATE_TOKEN";
@@ -528,6 +528,55 @@ impl Remote {
         )
         .await?;
         Ok(())
+    }
+
+    /// One page of the audit log: `GET /api/v1/audit` with the filter as its query.
+    pub(crate) async fn audit(
+        &self,
+        filter: &AuditFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<AuditPageView, Failure> {
+        let mut query: Vec<(&str, String)> = vec![("limit", limit.to_string())];
+        if let Some(token) = filter.token {
+            query.push(("token", token.to_string()));
+        }
+        if let Some(actor) = &filter.actor {
+            query.push(("actor", actor.clone()));
+        }
+        if let Some(action) = filter.action {
+            query.push(("action", action.as_str().to_owned()));
+        }
+        if let Some(since) = filter.since {
+            query.push(("since", since.to_string()));
+        }
+        if let Some(until) = filter.until {
+            query.push(("until", until.to_string()));
+        }
+        if let Some(owner) = &filter.owner {
+            query.push(("owner", owner.clone()));
+        }
+        if let Some(cursor) = cursor {
+            query.push(("cursor", cursor.to_owned()));
+        }
+        let response = self
+            .request(Method::GET, "/audit")
+            .query(&query)
+            .send()
+            .await
+            .map_err(|err| self.unreachable(&err))?;
+        match response.status() {
+            status if status.is_success() => self.read(response).await,
+            // The route takes no id: a 404 means the server has no audit log.
+            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => Err(Failure::usage(
+                "invalid_server",
+                format!(
+                    "the server at {} has no audit log (GET {API}/audit): it runs a tollgate from before the audit log",
+                    self.base
+                ),
+            )),
+            _ => Err(self.refusal(response).await),
+        }
     }
 
     /// Verifies `presented` as a request with it would be: `GET /demo/whoami` of `tollgate

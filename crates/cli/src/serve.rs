@@ -5,11 +5,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tollgate::{DeleteOptions, ListOptions, NewToken, TokenManager};
+use tollgate::{Context, DeleteOptions, ListOptions, NewToken, TokenManager};
 use tollgate_axum::Tollgate;
 
 use crate::Failure;
 use crate::api::{ADMIN_SCOPE, DEFAULT_OWNER, router};
+use crate::backend::local_actor;
 use crate::output::write_stdout;
 
 /// How often coalesced `last_used_at` times are written.
@@ -37,7 +38,9 @@ pub(crate) async fn serve(manager: TokenManager, addr: SocketAddr) -> Result<(),
 
     let tollgate = Tollgate::new(manager.clone()).with_realm("tollgate");
     let flusher = tollgate.spawn_last_used_flusher(LAST_USED_FLUSH);
-    let served = axum::serve(listener, router(manager, tollgate))
+    // With the peer address, so that the audit log says where each request came from.
+    let app = router(manager, tollgate).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     // Whatever ended the server, record the uses seen so far.
@@ -50,7 +53,11 @@ pub(crate) async fn serve(manager: TokenManager, addr: SocketAddr) -> Result<(),
 
 /// On first start with an empty store, issues one admin token and prints it once. If it
 /// cannot be printed, the token is deleted again, so that the next start issues one.
+///
+/// The audit log records both as the person who started the server (`user@host`, as the CLI
+/// records its changes on a store): they receive the secret.
 async fn bootstrap_admin(manager: &TokenManager) -> Result<(), Failure> {
+    let ctx = Context::new(local_actor());
     let page = manager
         .list(
             DEFAULT_OWNER,
@@ -64,6 +71,7 @@ async fn bootstrap_admin(manager: &TokenManager) -> Result<(), Failure> {
         return Ok(());
     }
     let issued = manager
+        .acting(&ctx)
         .apply(
             DEFAULT_OWNER,
             NewToken::new(BOOTSTRAP_NAME)
@@ -83,6 +91,7 @@ async fn bootstrap_admin(manager: &TokenManager) -> Result<(), Failure> {
     // Nobody saw the secret: take the token back (forced, since it is the only admin token).
     let id = issued.record.id;
     let undone = manager
+        .acting(&ctx)
         .delete_with(DEFAULT_OWNER, id, DeleteOptions::default().force(true))
         .await;
     Err(Failure::system(
