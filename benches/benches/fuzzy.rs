@@ -4,6 +4,8 @@
 //! Also the index build at 100k names with random ids beside sequential ones (ids a store
 //! imports need not be random).
 //!
+//! Times are the benchmarking thread's time on a CPU ([`OnCpu`]), not wall time.
+//!
 //! `cargo bench -p tollgate-benches --bench fuzzy`
 
 use std::hint::black_box;
@@ -11,7 +13,7 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use tollgate::jiff::Timestamp;
 use tollgate::{ListOptions, MemoryStore, NameIndex, NewToken, TokenId, TokenManager};
-use tollgate_benches::{QUERIES, names, ready};
+use tollgate_benches::{OnCpu, QUERIES, names, ready};
 
 /// The naive way: lower-case names kept beforehand, Jaro-Winkler against every one, the
 /// best 50 kept.
@@ -33,7 +35,7 @@ fn naive(names: &[String], query: &str) -> Vec<usize> {
     scored.into_iter().map(|(_, i)| i).collect()
 }
 
-fn fuzzy(c: &mut Criterion) {
+fn fuzzy(c: &mut Criterion<OnCpu>) {
     let _runtime = tollgate_benches::enter();
     // `FUZZY_MAX_NAMES=100000` skips the larger sizes, for a quicker run.
     let max: usize = std::env::var("FUZZY_MAX_NAMES")
@@ -80,7 +82,7 @@ fn fuzzy(c: &mut Criterion) {
 
 /// Building the index of 100k names keyed by random ids (the baseline) and by sequential
 /// ones, which differ only in their last bytes.
-fn index_build(c: &mut Criterion) {
+fn index_build(c: &mut Criterion<OnCpu>) {
     let _runtime = tollgate_benches::enter();
     const N: usize = 100_000;
     let mut group = c.benchmark_group("index_build_100k");
@@ -108,5 +110,9 @@ fn index_build(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, index_build, fuzzy);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(OnCpu);
+    targets = index_build, fuzzy
+}
 criterion_main!(benches);

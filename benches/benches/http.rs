@@ -17,7 +17,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use tollgate::{MemoryStore, NewToken, TokenManager};
 use tollgate_axum::{Tollgate, VerifiedToken};
-use tollgate_benches::{fill, names, ready};
+use tollgate_benches::{fill, names};
 
 const SECONDS: u64 = 8;
 

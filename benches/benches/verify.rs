@@ -1,6 +1,8 @@
 //! Verification on the hot path: a valid token served from the cache at 10k and 1M tokens,
 //! and the rejection of a mistyped token, each beside its baseline.
 //!
+//! Times are the benchmarking thread's time on a CPU ([`OnCpu`]), not wall time.
+//!
 //! `cargo bench -p tollgate-benches --bench verify`
 
 use std::collections::HashMap;
@@ -10,7 +12,7 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use sha2::{Digest, Sha256};
 use tollgate::{CacheConfig, MemoryStore, TokenManager};
-use tollgate_benches::{fill, names, order, ready};
+use tollgate_benches::{OnCpu, fill, names, order, ready};
 
 /// Uses the first eight bytes of an already uniform key, as the cache does.
 #[derive(Default)]
@@ -28,7 +30,7 @@ impl Hasher for Identity {
     fn write_usize(&mut self, _: usize) {}
 }
 
-fn verify_hit(c: &mut Criterion) {
+fn verify_hit(c: &mut Criterion<OnCpu>) {
     let _runtime = tollgate_benches::enter();
     let mut group = c.benchmark_group("verify_cache_hit");
     group.sample_size(30);
@@ -86,7 +88,7 @@ fn verify_hit(c: &mut Criterion) {
     group.finish();
 }
 
-fn reject(c: &mut Criterion) {
+fn reject(c: &mut Criterion<OnCpu>) {
     let _runtime = tollgate_benches::enter();
     let mut group = c.benchmark_group("reject_mistyped");
     let manager = TokenManager::new(MemoryStore::new());
@@ -114,5 +116,9 @@ fn reject(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, verify_hit, reject);
+criterion_group! {
+    name = benches;
+    config = Criterion::default().with_measurement(OnCpu);
+    targets = verify_hit, reject
+}
 criterion_main!(benches);
