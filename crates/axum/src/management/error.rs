@@ -43,13 +43,7 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
-        if self.status == StatusCode::METHOD_NOT_ALLOWED {
-            // Every resource here answers some of GET, POST, PATCH, DELETE.
-            headers.insert(
-                header::ALLOW,
-                HeaderValue::from_static("GET, POST, PATCH, DELETE"),
-            );
-        }
+        // A 405 gets its `Allow` from the router, which knows each resource's methods.
         response
     }
 }

@@ -15,8 +15,11 @@ use tollgate::{
 
 use super::access::{Principal, owner_of};
 use super::error::ApiError;
-use super::input::{ApiJson, ApiQuery, IfMatch, OptionalJson, present_timestamp, timestamp};
-use super::views::{ErrorBody, IssuedView, PageView, TokenFileView, TokenView};
+use super::input::{
+    ApiJson, ApiQuery, IfMatch, OptionalJson, present_timestamp, timestamp, whole_number,
+};
+use super::openapi::{Description, Label, Scope};
+use super::views::{ErrorBody, IssuedOrTokenFile, IssuedView, PageView, TokenFileView, TokenView};
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -27,8 +30,50 @@ pub(crate) struct Shared {
 
 type St = State<Arc<Shared>>;
 
+/// A token id exactly as the document's pattern says: 32 lower-case hexadecimal characters.
 fn parse_id(id: &str) -> Result<TokenId, ApiError> {
+    let canonical = id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !canonical {
+        return Err(Error::InvalidId.into());
+    }
     id.parse().map_err(ApiError::from)
+}
+
+/// Text as sent, held to the document's `maxLength` before the core trims it: the core counts
+/// characters after trimming, a limit JSON Schema cannot state.
+fn at_most(code: &'static str, what: &str, text: &str, max: usize) -> Result<(), ApiError> {
+    let len = text.chars().count();
+    if len > max {
+        return Err(ApiError::bad_request(
+            code,
+            format!("invalid {what}: it has {len} characters; at most {max} are allowed"),
+        ));
+    }
+    Ok(())
+}
+
+/// An owner named by the request, held to the document's `maxLength`.
+fn named(owner: Option<&str>) -> Result<Option<&str>, ApiError> {
+    if let Some(owner) = owner {
+        at_most("invalid_owner", "owner", owner, tollgate::MAX_NAME_CHARS)?;
+    }
+    Ok(owner)
+}
+
+/// Scopes as sent: at most [`tollgate::MAX_SCOPES`] listed, duplicates included, as the
+/// document's `maxItems` says (the core counts them after removing duplicates).
+fn scopes(scopes: Vec<String>) -> Result<Vec<String>, ApiError> {
+    if scopes.len() > tollgate::MAX_SCOPES {
+        return Err(ApiError::bad_request(
+            "invalid_scope",
+            format!(
+                "at most {} scopes may be listed; {} were",
+                tollgate::MAX_SCOPES,
+                scopes.len()
+            ),
+        ));
+    }
+    Ok(scopes)
 }
 
 /// `ETag: "<version>"`, so that clients can send `If-Match` back.
@@ -58,16 +103,21 @@ async fn expected_version(
         IfMatch::Any => Ok(None),
         IfMatch::Versions(versions) => {
             let current = manager.get(owner, id).await?.version;
-            if versions.contains(&current) {
-                Ok(Some(current))
-            } else {
-                let expected = versions.first().copied().unwrap_or(0);
-                Err(Error::VersionConflict {
+            match versions.first() {
+                _ if versions.contains(&current) => Ok(Some(current)),
+                Some(&expected) => Err(Error::VersionConflict {
                     id,
                     expected,
                     actual: current,
                 }
-                .into())
+                .into()),
+                None => Err(ApiError::new(
+                    StatusCode::PRECONDITION_FAILED,
+                    "version_conflict",
+                    format!(
+                        "token {id} is at version {current}, which If-Match does not name (weak tags never match): read it again and retry"
+                    ),
+                )),
             }
         }
     }
@@ -79,7 +129,7 @@ async fn expected_version(
 pub(crate) struct OwnerQuery {
     /// Whose tokens; the router's default owner when omitted. Administrators only: with
     /// self-service, the signed-in user's.
-    #[param(min_length = 1, max_length = 100)]
+    #[param(value_type = Option<Label>, example = "default")]
     owner: Option<String>,
 }
 
@@ -88,7 +138,7 @@ pub(crate) struct OwnerQuery {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ChangeQuery {
     /// Whose tokens; the router's default owner when omitted.
-    #[param(min_length = 1, max_length = 100)]
+    #[param(value_type = Option<Label>, example = "default")]
     owner: Option<String>,
     /// Go ahead even if this removes the last enabled token with the admin scope.
     /// **This can lock every administrator out.**
@@ -100,17 +150,23 @@ pub(crate) struct ChangeQuery {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     /// Fuzzy search over names (typos, missing separators, any word order,
-    /// abbreviations); results are ranked by relevance.
-    #[param(max_length = 200)]
+    /// abbreviations); results are ranked by relevance. At most 200 characters, no control
+    /// characters.
+    #[param(
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*$",
+        example = "deply"
+    )]
     q: Option<String>,
-    /// Page size.
-    #[param(minimum = 1, maximum = 1000)]
+    /// Page size, 50 when omitted.
+    #[param(minimum = 1, maximum = 1000, example = 20)]
     limit: Option<usize>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page, with the same `q`. Opaque: any other string
+    /// is refused (`invalid_cursor`).
     #[param(max_length = 512)]
     cursor: Option<String>,
     /// Whose tokens; the router's default owner when omitted.
-    #[param(min_length = 1, max_length = 100)]
+    #[param(value_type = Option<Label>, example = "default")]
     owner: Option<String>,
     /// Only enabled (`true`) or disabled (`false`) tokens.
     enabled: Option<bool>,
@@ -123,9 +179,9 @@ pub(crate) struct ListQuery {
 #[into_params(parameter_in = Query)]
 pub(crate) struct IssueQuery {
     /// Whose token; the router's default owner when omitted.
-    #[param(min_length = 1, max_length = 100)]
+    #[param(value_type = Option<Label>, example = "default")]
     owner: Option<String>,
-    /// Answer with the token file (secret included) as an attachment instead of JSON.
+    /// Answer with the token file (secret included) as an attachment instead of the token.
     download: Option<bool>,
 }
 
@@ -135,41 +191,46 @@ pub(crate) struct IssueQuery {
 #[schema(example = json!({"name": "CI deploy", "description": "Pushes releases",
     "scopes": ["deploy"], "expires_at": "2027-12-31T00:00:00Z"}))]
 pub(crate) struct ApplyBody {
-    /// Unique for the owner, compared case-insensitively; no control or invisible characters.
-    #[schema(min_length = 1, max_length = 100)]
+    /// Unique for the owner, compared case-insensitively (after Unicode NFKC
+    /// normalization).
+    #[schema(value_type = Label)]
     name: String,
-    /// At most 1000 characters; newlines and tabs allowed.
-    #[schema(max_length = 1000)]
+    /// Newlines and tabs allowed; empty when omitted.
+    #[schema(value_type = Option<Description>)]
     description: Option<String>,
-    /// When it stops working (RFC 3339, in the future); `null` or absent for never.
+    /// When it stops working: RFC 3339, in the future, before the year 9999. `null` or
+    /// absent for never.
     #[serde(default, deserialize_with = "timestamp")]
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(value_type = Option<String>, format = DateTime,
+        pattern = "^(?:[0-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-")]
     expires_at: Option<Timestamp>,
-    /// What the token may do: each 1–128 visible ASCII characters other than `"` and `\`.
-    #[schema(max_items = 64, value_type = Option<Vec<String>>)]
+    /// What the token may do: at most 64; duplicates are dropped.
+    #[schema(max_items = 64, value_type = Option<Vec<Scope>>)]
     scopes: Option<Vec<String>>,
-    /// Whose token (instead of the `owner` query parameter).
-    #[schema(min_length = 1, max_length = 100)]
+    /// Whose token (instead of the `owner` query parameter; if both are given, they must
+    /// be the same).
+    #[schema(value_type = Option<Label>)]
     owner: Option<String>,
 }
 
-/// Changes to a token; absent fields stay as they are.
+/// Changes to a token; absent (or `null`) fields stay as they are, except `expires_at`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"description": "the demo client", "enabled": false}))]
 pub(crate) struct ModifyBody {
     /// A new name, unique for the owner.
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(value_type = Option<Label>)]
     name: Option<String>,
     /// A new description.
-    #[schema(max_length = 1000)]
+    #[schema(value_type = Option<Description>)]
     description: Option<String>,
-    /// A new expiry in the future, or `null` to remove it.
+    /// A new expiry (RFC 3339, in the future, before the year 9999), or `null` to remove it.
     #[serde(default, deserialize_with = "present_timestamp")]
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(value_type = Option<String>, format = DateTime,
+        pattern = "^(?:[0-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-")]
     expires_at: Option<Option<Timestamp>>,
-    /// Replaces every scope.
-    #[schema(max_items = 64, value_type = Option<Vec<String>>)]
+    /// Replaces every scope: at most 64; duplicates are dropped.
+    #[schema(max_items = 64, value_type = Option<Vec<Scope>>)]
     scopes: Option<Vec<String>>,
     /// Enables or disables the token.
     enabled: Option<bool>,
@@ -182,6 +243,7 @@ pub(crate) struct ModifyBody {
 pub(crate) struct RegenerateBody {
     /// Keep the old secret working this many seconds (at most 30 days, never past the
     /// token's expiry).
+    #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 0, maximum = 2_592_000)]
     grace_seconds: Option<u64>,
 }
@@ -206,11 +268,11 @@ fn location(
 /// Lists tokens, newest first, or ranked by a fuzzy query.
 #[utoipa::path(get, path = "/tokens", params(ListQuery), tag = "tokens",
     responses(
-        (status = 200, body = PageView, description = "One page of tokens."),
-        (status = 400, body = ErrorBody, description = "An invalid parameter: owner, query (over 200 characters), limit (1–1000), cursor."),
-        (status = 401, body = ErrorBody, description = "No valid credentials."),
-        (status = 403, body = ErrorBody, description = "The token lacks the admin scope, or another owner's tokens were asked for."),
-        (status = 503, body = ErrorBody, description = "The token store is unavailable.", headers(("Retry-After" = u32, description = "Seconds to wait.")))
+        (status = 200, body = PageView, description = "One page of tokens. For the next one, send `next_cursor` as `cursor` with the same `q`, `owner` and filters."),
+        (status = 400, body = ErrorBody, description = "An invalid parameter: `owner`, `q` (over 200 characters or with control characters), `limit` (1–1000), `cursor` (not one this server issued for this `q`), or an unknown one."),
+        (status = 401, body = ErrorBody, description = "No credentials, another scheme than `Bearer`, or a token that is malformed, unknown, expired, disabled or deleted (`invalid_token`).", headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"…\"`, with `error=\"invalid_token\"` for a token that does not verify."))),
+        (status = 403, body = ErrorBody, description = "The token lacks the admin scope (`insufficient_scope`), or a self-service user named another owner (`forbidden_owner`)."),
+        (status = 503, body = ErrorBody, description = "The token store is unavailable; the message names the cause.", headers(("Retry-After" = u32, description = "Seconds to wait before retrying.")))
     ))]
 pub(crate) async fn list_tokens(
     State(shared): St,
@@ -220,7 +282,7 @@ pub(crate) async fn list_tokens(
     let owner = owner_of(
         &principal,
         &shared.default_owner,
-        query.owner.as_deref(),
+        named(query.owner.as_deref())?,
         None,
     )?;
     let page = shared
@@ -268,23 +330,22 @@ fn issued_response(
 /// Issues a token. The response carries its secret, this once.
 #[utoipa::path(post, path = "/tokens", params(IssueQuery), request_body = ApplyBody, tag = "tokens",
     responses(
-        (status = 201, description = "Issued; `token` is the secret, shown this once. With `download=true`, the token file (secret included) as an attachment.",
-            content(
-                (IssuedView = "application/json"),
-            ),
+        (status = 201, body = IssuedOrTokenFile, content_type = "application/json",
+            description = "Issued: the token with `token`, its secret, shown this once. With `download=true`, the token file (secret included) as an attachment instead.",
             headers(
-                ("Location" = String, description = "The token's URL."),
+                ("Location" = String, description = "The token's URL (with `owner` when it is not the default owner)."),
                 ("ETag" = String, description = "The token's version, for `If-Match`."),
                 ("Cache-Control" = String, description = "`no-store`: the body holds a secret."),
-                ("Content-Disposition" = String, description = "With `download=true`: the token file's name.")
-            )),
-        (status = 400, body = ErrorBody, description = "Invalid input: name, description, scopes, expiry, owner, JSON."),
-        (status = 401, body = ErrorBody, description = "No valid credentials."),
-        (status = 403, body = ErrorBody, description = "The token lacks the admin scope, or another owner was named."),
-        (status = 409, body = ErrorBody, description = "The owner already has a token with this name."),
-        (status = 413, body = ErrorBody, description = "The body is over the size limit."),
+                ("Content-Disposition" = String, description = "With `download=true`: `attachment` with the file's name.")
+            ),
+            links(("get" = (operation_id = "get_token", description = "The token.", parameters(("id" = "$response.body#/id"), ("owner" = "$response.body#/owner")))), ("modify" = (operation_id = "modify_token", description = "Change the token.", parameters(("id" = "$response.body#/id"), ("owner" = "$response.body#/owner")))), ("regenerate" = (operation_id = "regenerate_token", description = "Replace its secret.", parameters(("id" = "$response.body#/id"), ("owner" = "$response.body#/owner")))), ("download" = (operation_id = "download_token", description = "Its token file.", parameters(("id" = "$response.body#/id"), ("owner" = "$response.body#/owner")))), ("delete" = (operation_id = "delete_token", description = "Delete it.", parameters(("id" = "$response.body#/id"), ("owner" = "$response.body#/owner")))))),
+        (status = 400, body = ErrorBody, description = "Invalid input (`invalid_name`, `invalid_description`, `invalid_scope`, `invalid_expiry` for an expiry not in the future, `invalid_owner`, `invalid_json`), or owners that differ between the query and the body (`conflicting_owner`)."),
+        (status = 401, body = ErrorBody, description = "No credentials, another scheme than `Bearer`, or a token that is malformed, unknown, expired, disabled or deleted (`invalid_token`).", headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"…\"`, with `error=\"invalid_token\"` for a token that does not verify."))),
+        (status = 403, body = ErrorBody, description = "The token lacks the admin scope (`insufficient_scope`), or a self-service user named another owner (`forbidden_owner`)."),
+        (status = 409, body = ErrorBody, description = "The owner already has a token with this name (`name_taken`)."),
+        (status = 413, body = ErrorBody, description = "The body is over the size limit (16 KiB unless the application set another)."),
         (status = 415, body = ErrorBody, description = "The body is not sent as `application/json`."),
-        (status = 503, body = ErrorBody, description = "The token store is unavailable.", headers(("Retry-After" = u32, description = "Seconds to wait.")))
+        (status = 503, body = ErrorBody, description = "The token store is unavailable; the message names the cause.", headers(("Retry-After" = u32, description = "Seconds to wait before retrying.")))
     ))]
 pub(crate) async fn apply_token(
     State(shared): St,
@@ -296,12 +357,26 @@ pub(crate) async fn apply_token(
     let owner = owner_of(
         &principal,
         &shared.default_owner,
-        query.owner.as_deref(),
-        body.owner.as_deref(),
+        named(query.owner.as_deref())?,
+        named(body.owner.as_deref())?,
     )?;
+    at_most(
+        "invalid_name",
+        "token name",
+        &body.name,
+        tollgate::MAX_NAME_CHARS,
+    )?;
+    if let Some(description) = &body.description {
+        at_most(
+            "invalid_description",
+            "description",
+            description,
+            tollgate::MAX_DESCRIPTION_CHARS,
+        )?;
+    }
     let mut new = NewToken::new(body.name)
         .description(body.description.unwrap_or_default())
-        .scopes(body.scopes.unwrap_or_default());
+        .scopes(scopes(body.scopes.unwrap_or_default())?);
     if let Some(at) = body.expires_at {
         new = new.expires_at(at);
     }
@@ -317,14 +392,14 @@ pub(crate) async fn apply_token(
 }
 
 /// One token.
-#[utoipa::path(get, path = "/tokens/{id}", params(("id" = String, Path, description = "The token's id: 32 lower-case hexadecimal characters.", pattern = "^[0-9a-f]{32}$"), OwnerQuery), tag = "tokens",
+#[utoipa::path(get, path = "/tokens/{id}", params(("id" = String, Path, description = "The token's id: 32 lower-case hexadecimal characters.", pattern = "^[0-9a-f]{32}$", example = "5c0d8a7e4b1f4e0f9a3c2b1d0e9f8a7b"), OwnerQuery), tag = "tokens",
     responses(
         (status = 200, body = TokenView, description = "The token.", headers(("ETag" = String, description = "The token's version, for `If-Match`."))),
         (status = 400, body = ErrorBody, description = "An invalid id or owner."),
-        (status = 401, body = ErrorBody, description = "No valid credentials."),
-        (status = 403, body = ErrorBody, description = "The token lacks the admin scope, or another owner was named."),
+        (status = 401, body = ErrorBody, description = "No credentials, another scheme than `Bearer`, or a token that is malformed, unknown, expired, disabled or deleted (`invalid_token`).", headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"…\"`, with `error=\"invalid_token\"` for a token that does not verify."))),
+        (status = 403, body = ErrorBody, description = "The token lacks the admin scope (`insufficient_scope`), or a self-service user named another owner (`forbidden_owner`)."),
         (status = 404, body = ErrorBody, description = "The owner has no token with this id."),
-        (status = 503, body = ErrorBody, description = "The token store is unavailable.", headers(("Retry-After" = u32, description = "Seconds to wait.")))
+        (status = 503, body = ErrorBody, description = "The token store is unavailable; the message names the cause.", headers(("Retry-After" = u32, description = "Seconds to wait before retrying.")))
     ))]
 pub(crate) async fn get_token(
     State(shared): St,
@@ -336,7 +411,7 @@ pub(crate) async fn get_token(
     let owner = owner_of(
         &principal,
         &shared.default_owner,
-        query.owner.as_deref(),
+        named(query.owner.as_deref())?,
         None,
     )?;
     let record = shared.manager.get(&owner, id).await?;
@@ -348,20 +423,20 @@ pub(crate) async fn get_token(
 }
 
 /// Changes a token. Send `If-Match` with the `ETag` you read to refuse a concurrent change.
-#[utoipa::path(patch, path = "/tokens/{id}", params(("id" = String, Path, description = "The token's id.", pattern = "^[0-9a-f]{32}$"), ChangeQuery,
-        ("If-Match" = Option<String>, Header, description = "Change only if the token is at this `ETag` (or `*`: at any version).")),
+#[utoipa::path(patch, path = "/tokens/{id}", params(("id" = String, Path, description = "The token's id: 32 lower-case hexadecimal characters.", pattern = "^[0-9a-f]{32}$", example = "5c0d8a7e4b1f4e0f9a3c2b1d0e9f8a7b"), ChangeQuery, ("If-Match" = Option<String>, Header, nullable = false, description = "Change only if the token is at this `ETag` (strong comparison: weak tags never match), or `*`: at any version. A list of tags matches any of them.", pattern = r#"^[ \t]*(?:\*|(?:,[ \t]*)*(?:W/)?"[\x21\x23-\x7E]*"(?:[ \t]*,(?:[ \t]*(?:W/)?"[\x21\x23-\x7E]*")?)*)[ \t]*$"#, example = "\"3\"")),
     request_body = ModifyBody, tag = "tokens",
     responses(
-        (status = 200, body = TokenView, description = "The changed token.", headers(("ETag" = String, description = "The new version."))),
+        (status = 200, body = TokenView, description = "The changed token.", headers(("ETag" = String, description = "The new version.")),
+            links(("get" = (operation_id = "get_token", description = "The token.", parameters(("id" = "$response.body#/id"), ("owner" = "$response.body#/owner")))))),
         (status = 400, body = ErrorBody, description = "Invalid input, or a malformed `If-Match`."),
-        (status = 401, body = ErrorBody, description = "No valid credentials."),
-        (status = 403, body = ErrorBody, description = "The token lacks the admin scope, or another owner was named."),
+        (status = 401, body = ErrorBody, description = "No credentials, another scheme than `Bearer`, or a token that is malformed, unknown, expired, disabled or deleted (`invalid_token`).", headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"…\"`, with `error=\"invalid_token\"` for a token that does not verify."))),
+        (status = 403, body = ErrorBody, description = "The token lacks the admin scope (`insufficient_scope`), or a self-service user named another owner (`forbidden_owner`)."),
         (status = 404, body = ErrorBody, description = "The owner has no token with this id."),
-        (status = 409, body = ErrorBody, description = "The new name is taken, or the change would lock every administrator out (`lockout`; see `force`)."),
-        (status = 412, body = ErrorBody, description = "The token is not at the version `If-Match` names."),
-        (status = 413, body = ErrorBody, description = "The body is over the size limit."),
+        (status = 409, body = ErrorBody, description = "The new name is taken (`name_taken`), or the change would leave no enabled token with the admin scope (`lockout`; see `force`)."),
+        (status = 412, body = ErrorBody, description = "`If-Match` names no tag the token is at now (`version_conflict`): read it again and retry."),
+        (status = 413, body = ErrorBody, description = "The body is over the size limit (16 KiB unless the application set another)."),
         (status = 415, body = ErrorBody, description = "The body is not sent as `application/json`."),
-        (status = 503, body = ErrorBody, description = "The token store is unavailable.", headers(("Retry-After" = u32, description = "Seconds to wait.")))
+        (status = 503, body = ErrorBody, description = "The token store is unavailable; the message names the cause.", headers(("Retry-After" = u32, description = "Seconds to wait before retrying.")))
     ))]
 pub(crate) async fn modify_token(
     State(shared): St,
@@ -375,22 +450,34 @@ pub(crate) async fn modify_token(
     let owner = owner_of(
         &principal,
         &shared.default_owner,
-        query.owner.as_deref(),
+        named(query.owner.as_deref())?,
         None,
     )?;
     let if_match = IfMatch::read(&headers)?;
     let mut update = TokenUpdate::default().force(query.force.unwrap_or(false));
     if let Some(name) = body.name {
+        at_most(
+            "invalid_name",
+            "token name",
+            &name,
+            tollgate::MAX_NAME_CHARS,
+        )?;
         update = update.name(name);
     }
     if let Some(description) = body.description {
+        at_most(
+            "invalid_description",
+            "description",
+            &description,
+            tollgate::MAX_DESCRIPTION_CHARS,
+        )?;
         update = update.description(description);
     }
     if let Some(expires_at) = body.expires_at {
         update = update.expires_at(expires_at);
     }
-    if let Some(scopes) = body.scopes {
-        update = update.scopes(scopes);
+    if let Some(list) = body.scopes {
+        update = update.scopes(scopes(list)?);
     }
     if let Some(enabled) = body.enabled {
         update = update.enabled(enabled);
@@ -407,26 +494,26 @@ pub(crate) async fn modify_token(
 }
 
 /// Replaces a token's secret. The response carries the new one, this once.
-#[utoipa::path(post, path = "/tokens/{id}/regenerate", params(("id" = String, Path, description = "The token's id.", pattern = "^[0-9a-f]{32}$"), IssueQuery,
-        ("If-Match" = Option<String>, Header, description = "Regenerate only if the token is at this `ETag` (or `*`).")),
-    request_body(content = Option<RegenerateBody>, description = "Optional: omit it, send `null` or `{}` for no grace period."), tag = "tokens",
+#[utoipa::path(post, path = "/tokens/{id}/regenerate", params(("id" = String, Path, description = "The token's id: 32 lower-case hexadecimal characters.", pattern = "^[0-9a-f]{32}$", example = "5c0d8a7e4b1f4e0f9a3c2b1d0e9f8a7b"), IssueQuery, ("If-Match" = Option<String>, Header, nullable = false, description = "Regenerate only if the token is at this `ETag` (strong comparison: weak tags never match), or `*`: at any version. A list of tags matches any of them.", pattern = r#"^[ \t]*(?:\*|(?:,[ \t]*)*(?:W/)?"[\x21\x23-\x7E]*"(?:[ \t]*,(?:[ \t]*(?:W/)?"[\x21\x23-\x7E]*")?)*)[ \t]*$"#, example = "\"3\"")),
+    request_body(content = Option<RegenerateBody>, description = "Optional: omit it, or send `null` or `{}`, for no grace period."), tag = "tokens",
     responses(
-        (status = 200, description = "The token with its new secret, shown this once; `grace_until` says until when the old one works. With `download=true`, the token file as an attachment.",
-            content((IssuedView = "application/json")),
+        (status = 200, body = IssuedOrTokenFile, content_type = "application/json",
+            description = "The token with its new secret in `token`, shown this once; `grace_until` says until when the old one still works. With `download=true`, the token file (new secret included) as an attachment instead.",
             headers(
-                ("Location" = String, description = "The token's URL."),
+                ("Location" = String, description = "The token's URL (with `owner` when it is not the default owner)."),
                 ("ETag" = String, description = "The new version."),
                 ("Cache-Control" = String, description = "`no-store`: the body holds a secret."),
-                ("Content-Disposition" = String, description = "With `download=true`: the token file's name.")
-            )),
-        (status = 400, body = ErrorBody, description = "Invalid input: grace period, JSON, `If-Match`."),
-        (status = 401, body = ErrorBody, description = "No valid credentials."),
-        (status = 403, body = ErrorBody, description = "The token lacks the admin scope, or another owner was named."),
+                ("Content-Disposition" = String, description = "With `download=true`: `attachment` with the file's name.")
+            ),
+            links(("get" = (operation_id = "get_token", description = "The token.", parameters(("id" = "$response.body#/id"), ("owner" = "$response.body#/owner")))), ("download" = (operation_id = "download_token", description = "Its token file.", parameters(("id" = "$response.body#/id"), ("owner" = "$response.body#/owner")))))),
+        (status = 400, body = ErrorBody, description = "Invalid input: `grace_seconds`, the JSON, `If-Match`."),
+        (status = 401, body = ErrorBody, description = "No credentials, another scheme than `Bearer`, or a token that is malformed, unknown, expired, disabled or deleted (`invalid_token`).", headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"…\"`, with `error=\"invalid_token\"` for a token that does not verify."))),
+        (status = 403, body = ErrorBody, description = "The token lacks the admin scope (`insufficient_scope`), or a self-service user named another owner (`forbidden_owner`)."),
         (status = 404, body = ErrorBody, description = "The owner has no token with this id."),
-        (status = 412, body = ErrorBody, description = "The token is not at the version `If-Match` names."),
-        (status = 413, body = ErrorBody, description = "The body is over the size limit."),
+        (status = 412, body = ErrorBody, description = "`If-Match` names no tag the token is at now (`version_conflict`): read it again and retry."),
+        (status = 413, body = ErrorBody, description = "The body is over the size limit (16 KiB unless the application set another)."),
         (status = 415, body = ErrorBody, description = "A body not sent as `application/json`."),
-        (status = 503, body = ErrorBody, description = "The token store is unavailable.", headers(("Retry-After" = u32, description = "Seconds to wait.")))
+        (status = 503, body = ErrorBody, description = "The token store is unavailable; the message names the cause.", headers(("Retry-After" = u32, description = "Seconds to wait before retrying.")))
     ))]
 pub(crate) async fn regenerate_token(
     State(shared): St,
@@ -441,7 +528,7 @@ pub(crate) async fn regenerate_token(
     let owner = owner_of(
         &principal,
         &shared.default_owner,
-        query.owner.as_deref(),
+        named(query.owner.as_deref())?,
         None,
     )?;
     let if_match = IfMatch::read(&headers)?;
@@ -467,18 +554,17 @@ pub(crate) async fn regenerate_token(
 }
 
 /// Deletes a token for good; it fails verification from this response on.
-#[utoipa::path(delete, path = "/tokens/{id}", params(("id" = String, Path, description = "The token's id.", pattern = "^[0-9a-f]{32}$"), ChangeQuery,
-        ("If-Match" = Option<String>, Header, description = "Delete only if the token is at this `ETag` (or `*`).")),
+#[utoipa::path(delete, path = "/tokens/{id}", params(("id" = String, Path, description = "The token's id: 32 lower-case hexadecimal characters.", pattern = "^[0-9a-f]{32}$", example = "5c0d8a7e4b1f4e0f9a3c2b1d0e9f8a7b"), ChangeQuery, ("If-Match" = Option<String>, Header, nullable = false, description = "Delete only if the token is at this `ETag` (strong comparison: weak tags never match), or `*`: at any version. A list of tags matches any of them.", pattern = r#"^[ \t]*(?:\*|(?:,[ \t]*)*(?:W/)?"[\x21\x23-\x7E]*"(?:[ \t]*,(?:[ \t]*(?:W/)?"[\x21\x23-\x7E]*")?)*)[ \t]*$"#, example = "\"3\"")),
     tag = "tokens",
     responses(
         (status = 204, description = "Deleted: API calls with the token fail from now on."),
         (status = 400, body = ErrorBody, description = "An invalid id, owner or `If-Match`."),
-        (status = 401, body = ErrorBody, description = "No valid credentials."),
-        (status = 403, body = ErrorBody, description = "The token lacks the admin scope, or another owner was named."),
+        (status = 401, body = ErrorBody, description = "No credentials, another scheme than `Bearer`, or a token that is malformed, unknown, expired, disabled or deleted (`invalid_token`).", headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"…\"`, with `error=\"invalid_token\"` for a token that does not verify."))),
+        (status = 403, body = ErrorBody, description = "The token lacks the admin scope (`insufficient_scope`), or a self-service user named another owner (`forbidden_owner`)."),
         (status = 404, body = ErrorBody, description = "The owner has no token with this id."),
         (status = 409, body = ErrorBody, description = "It is the last enabled token with the admin scope (`lockout`; see `force`)."),
-        (status = 412, body = ErrorBody, description = "The token is not at the version `If-Match` names."),
-        (status = 503, body = ErrorBody, description = "The token store is unavailable.", headers(("Retry-After" = u32, description = "Seconds to wait.")))
+        (status = 412, body = ErrorBody, description = "`If-Match` names no tag the token is at now (`version_conflict`): read it again and retry."),
+        (status = 503, body = ErrorBody, description = "The token store is unavailable; the message names the cause.", headers(("Retry-After" = u32, description = "Seconds to wait before retrying.")))
     ))]
 pub(crate) async fn delete_token(
     State(shared): St,
@@ -491,7 +577,7 @@ pub(crate) async fn delete_token(
     let owner = owner_of(
         &principal,
         &shared.default_owner,
-        query.owner.as_deref(),
+        named(query.owner.as_deref())?,
         None,
     )?;
     let if_match = IfMatch::read(&headers)?;
@@ -505,18 +591,18 @@ pub(crate) async fn delete_token(
 
 /// The token file as an attachment. It holds no secret unless the server runs in
 /// recoverable mode; regenerate with `download=true` for a file with a fresh secret.
-#[utoipa::path(get, path = "/tokens/{id}/download", params(("id" = String, Path, description = "The token's id.", pattern = "^[0-9a-f]{32}$"), OwnerQuery), tag = "tokens",
+#[utoipa::path(get, path = "/tokens/{id}/download", params(("id" = String, Path, description = "The token's id: 32 lower-case hexadecimal characters.", pattern = "^[0-9a-f]{32}$", example = "5c0d8a7e4b1f4e0f9a3c2b1d0e9f8a7b"), OwnerQuery), tag = "tokens",
     responses(
         (status = 200, body = TokenFileView, description = "A `tollgate-token-file` document.",
             headers(
-                ("Content-Disposition" = String, description = "`attachment` with the file's name."),
+                ("Content-Disposition" = String, description = "`attachment` with the file's name, in ASCII (`filename`) and UTF-8 (`filename*`)."),
                 ("Cache-Control" = String, description = "`no-store` when the file holds the secret.")
             )),
         (status = 400, body = ErrorBody, description = "An invalid id or owner."),
-        (status = 401, body = ErrorBody, description = "No valid credentials."),
-        (status = 403, body = ErrorBody, description = "The token lacks the admin scope, or another owner was named."),
+        (status = 401, body = ErrorBody, description = "No credentials, another scheme than `Bearer`, or a token that is malformed, unknown, expired, disabled or deleted (`invalid_token`).", headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"…\"`, with `error=\"invalid_token\"` for a token that does not verify."))),
+        (status = 403, body = ErrorBody, description = "The token lacks the admin scope (`insufficient_scope`), or a self-service user named another owner (`forbidden_owner`)."),
         (status = 404, body = ErrorBody, description = "The owner has no token with this id."),
-        (status = 503, body = ErrorBody, description = "The token store is unavailable.", headers(("Retry-After" = u32, description = "Seconds to wait.")))
+        (status = 503, body = ErrorBody, description = "The token store is unavailable; the message names the cause.", headers(("Retry-After" = u32, description = "Seconds to wait before retrying.")))
     ))]
 pub(crate) async fn download_token(
     State(shared): St,
@@ -528,7 +614,7 @@ pub(crate) async fn download_token(
     let owner = owner_of(
         &principal,
         &shared.default_owner,
-        query.owner.as_deref(),
+        named(query.owner.as_deref())?,
         None,
     )?;
     let record = shared.manager.get(&owner, id).await?;

@@ -187,14 +187,16 @@ pub struct ErrorDetail {
 }))]
 pub struct TokenFileView {
     /// Always `tollgate-token-file`.
+    #[schema(pattern = "^tollgate-token-file$")]
     pub format: String,
     /// The file format's version, `1`.
+    #[schema(minimum = 1, maximum = 1)]
     pub version: u32,
     /// When the file was made.
     #[schema(value_type = String, format = DateTime)]
     pub exported_at: Timestamp,
     /// The token's public fields.
-    #[schema(value_type = Object)]
+    #[schema(value_type = TokenFileToken)]
     pub token: serde_json::Value,
     /// Whether `secret` holds the token.
     pub secret_included: bool,
@@ -202,4 +204,49 @@ pub struct TokenFileView {
     pub secret: Option<String>,
     /// What to do with the file, for people.
     pub note: String,
+}
+
+/// The token in a token file: its public fields, never its secret or hash.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // The schema of `TokenFileView::token`, which is kept as JSON.
+pub(crate) struct TokenFileToken {
+    /// 32 lower-case hexadecimal characters.
+    #[schema(pattern = "^[0-9a-f]{32}$")]
+    id: String,
+    /// The account or tenant the token belongs to.
+    owner: String,
+    /// The token's name.
+    name: String,
+    /// Empty when none was given.
+    description: String,
+    /// Sorted, without duplicates.
+    scopes: Vec<String>,
+    /// Whether the token may be used.
+    enabled: bool,
+    /// When it was issued.
+    #[schema(value_type = String, format = DateTime)]
+    created_at: String,
+    /// When it last changed.
+    #[schema(value_type = String, format = DateTime)]
+    updated_at: String,
+    /// When it stops working; `null` for never.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    expires_at: Option<String>,
+    /// When it last verified; `null` for never.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    last_used_at: Option<String>,
+    /// The token's last characters, to tell it apart from others; not secret.
+    hint: String,
+}
+
+/// What apply and regenerate answer: the token with its secret, or with `download=true` the
+/// token file holding it.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // A schema only: the handlers answer one or the other.
+pub(crate) enum IssuedOrTokenFile {
+    /// Without `download`, or with `download=false`.
+    Issued(IssuedView),
+    /// With `download=true`, as an attachment.
+    File(TokenFileView),
 }
