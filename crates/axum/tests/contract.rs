@@ -691,7 +691,7 @@ async fn the_document_states_what_the_server_does() {
             }
         }
     }
-    assert_eq!(operations, 7);
+    assert_eq!(operations, 8);
 
     let list = &doc["paths"]["/tokens"]["get"]["parameters"];
     let param = |name: &str| {

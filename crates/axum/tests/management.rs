@@ -264,3 +264,116 @@ async fn administrators_need_the_admin_scope_and_name_any_owner() {
     let (_, _, doc) = call(&app, Method::GET, "/admin/openapi.json", &[], None).await;
     assert_eq!(doc["security"][0]["bearer"][0], "acme:admin");
 }
+
+#[tokio::test]
+async fn changes_and_refusals_are_in_the_audit_log() {
+    let manager = Arc::new(TokenManager::new(MemoryStore::new()));
+    let app = Router::new().nest(
+        "/admin",
+        management::router(manager.clone(), ManagementOptions::new()),
+    );
+    let admin = manager
+        .apply("default", NewToken::new("root").scopes(["tollgate:admin"]))
+        .await
+        .unwrap();
+    let reader = manager
+        .apply("default", NewToken::new("reader").scopes(["read"]))
+        .await
+        .unwrap();
+    let auth = format!("Bearer {}", admin.token.expose_secret());
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("user-agent", "audit-test/1.0"),
+    ];
+    let (status, _, issued) = call(
+        &app,
+        Method::POST,
+        "/admin/tokens?owner=acme",
+        &headers,
+        Some(json!({"name": "audited"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = issued["id"].as_str().unwrap().to_owned();
+    let path = format!("/admin/tokens/{id}?owner=acme");
+    let (status, _, _) = call(
+        &app,
+        Method::PATCH,
+        &path,
+        &headers,
+        Some(json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = call(&app, Method::DELETE, &path, &headers, None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // Two refusals: no credentials, and a token without the admin scope.
+    let (status, _, _) = call(&app, Method::GET, "/admin/tokens", &[], None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let reader_auth = format!("Bearer {}", reader.token.expose_secret());
+    let (status, _, _) = call(
+        &app,
+        Method::GET,
+        "/admin/tokens",
+        &[("authorization", &reader_auth)],
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (status, _, log) = call(
+        &app,
+        Method::GET,
+        &format!("/admin/audit?token={id}"),
+        &headers,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    let entries = log["entries"].as_array().unwrap();
+    let actions: Vec<&str> = entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["delete", "disable", "apply"]);
+    for entry in entries {
+        assert_eq!(entry["actor"]["id"], admin.record.id.to_string());
+        assert_eq!(entry["actor"]["name"], "root");
+        assert_eq!(entry["owner"], "acme");
+        assert_eq!(entry["client"]["user_agent"], "audit-test/1.0");
+    }
+    let (_, _, refused) = call(
+        &app,
+        Method::GET,
+        "/admin/audit?action=refused",
+        &headers,
+        None,
+    )
+    .await;
+    let refused = refused["entries"].as_array().unwrap();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert_eq!(refused[0]["actor"]["id"], reader.record.id.to_string());
+    assert_eq!(refused[1]["reason"], "missing credentials");
+    // Nothing in the log is a secret.
+    let everything = call(&app, Method::GET, "/admin/audit", &headers, None)
+        .await
+        .2
+        .to_string();
+    for secret in [
+        admin.token.expose_secret(),
+        reader.token.expose_secret(),
+        issued["token"].as_str().unwrap(),
+    ] {
+        assert!(!everything.contains(secret));
+    }
+    // Bad filters are a 400.
+    let (status, _, _) = call(
+        &app,
+        Method::GET,
+        "/admin/audit?action=explode",
+        &headers,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -14,6 +14,7 @@ use tollgate::{
 };
 
 use super::access::{Principal, owner_of};
+use super::audit::Acting;
 use super::error::ApiError;
 use super::input::{
     ApiJson, ApiQuery, IfMatch, OptionalJson, present_timestamp, timestamp, whole_number,
@@ -350,6 +351,7 @@ fn issued_response(
 pub(crate) async fn apply_token(
     State(shared): St,
     Extension(principal): Extension<Principal>,
+    Acting(ctx): Acting,
     base: Option<Extension<NestedPath>>,
     ApiQuery(query): ApiQuery<IssueQuery>,
     ApiJson(body): ApiJson<ApplyBody>,
@@ -380,7 +382,7 @@ pub(crate) async fn apply_token(
     if let Some(at) = body.expires_at {
         new = new.expires_at(at);
     }
-    let issued = shared.manager.apply(&owner, new).await?;
+    let issued = shared.manager.acting(&ctx).apply(&owner, new).await?;
     let location = location(base.as_deref(), &shared, &principal, &issued.record);
     Ok(issued_response(
         StatusCode::CREATED,
@@ -441,6 +443,7 @@ pub(crate) async fn get_token(
 pub(crate) async fn modify_token(
     State(shared): St,
     Extension(principal): Extension<Principal>,
+    Acting(ctx): Acting,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<ChangeQuery>,
     headers: HeaderMap,
@@ -485,7 +488,11 @@ pub(crate) async fn modify_token(
     if let Some(version) = expected_version(&shared.manager, &owner, id, if_match).await? {
         update = update.expected_version(version);
     }
-    let record = shared.manager.modify(&owner, id, update).await?;
+    let record = shared
+        .manager
+        .acting(&ctx)
+        .modify(&owner, id, update)
+        .await?;
     Ok((
         [etag(&record)],
         Json(TokenView::new(&record, shared.manager.now())),
@@ -515,9 +522,11 @@ pub(crate) async fn modify_token(
         (status = 415, body = ErrorBody, description = "A body not sent as `application/json`."),
         (status = 503, body = ErrorBody, description = "The token store is unavailable; the message names the cause.", headers(("Retry-After" = u32, description = "Seconds to wait before retrying.")))
     ))]
+#[allow(clippy::too_many_arguments)] // one extractor per part of the request
 pub(crate) async fn regenerate_token(
     State(shared): St,
     Extension(principal): Extension<Principal>,
+    Acting(ctx): Acting,
     base: Option<Extension<NestedPath>>,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<IssueQuery>,
@@ -542,7 +551,11 @@ pub(crate) async fn regenerate_token(
     if let Some(version) = expected_version(&shared.manager, &owner, id, if_match).await? {
         options = options.expected_version(version);
     }
-    let issued = shared.manager.regenerate(&owner, id, options).await?;
+    let issued = shared
+        .manager
+        .acting(&ctx)
+        .regenerate(&owner, id, options)
+        .await?;
     let location = location(base.as_deref(), &shared, &principal, &issued.record);
     Ok(issued_response(
         StatusCode::OK,
@@ -569,6 +582,7 @@ pub(crate) async fn regenerate_token(
 pub(crate) async fn delete_token(
     State(shared): St,
     Extension(principal): Extension<Principal>,
+    Acting(ctx): Acting,
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<ChangeQuery>,
     headers: HeaderMap,
@@ -585,7 +599,11 @@ pub(crate) async fn delete_token(
     if let Some(version) = expected_version(&shared.manager, &owner, id, if_match).await? {
         options = options.expected_version(version);
     }
-    shared.manager.delete_with(&owner, id, options).await?;
+    shared
+        .manager
+        .acting(&ctx)
+        .delete_with(&owner, id, options)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -38,6 +38,7 @@
 //! - Responses that hold a secret carry `Cache-Control: no-store`.
 
 mod access;
+mod audit;
 mod error;
 mod handlers;
 mod input;
@@ -55,6 +56,7 @@ use http::StatusCode;
 use tollgate::TokenManager;
 
 pub use self::access::{FromExtractor, Owner, OwnerResolver};
+pub use self::audit::AuditPageView;
 pub use self::handlers::token_file_name;
 pub use self::openapi::openapi;
 pub use self::views::{
@@ -202,6 +204,7 @@ pub fn router(manager: Arc<TokenManager>, options: ManagementOptions) -> Router 
         body_limit,
         realm,
     } = options;
+    let manager_for_audit = manager.clone();
     let shared = Arc::new(Shared {
         manager: manager.clone(),
         default_owner,
@@ -219,6 +222,7 @@ pub fn router(manager: Arc<TokenManager>, options: ManagementOptions) -> Router 
         )
         .route("/tokens/{id}/regenerate", post(handlers::regenerate_token))
         .route("/tokens/{id}/download", get(handlers::download_token))
+        .route("/audit", get(audit::read_audit))
         .with_state(shared);
     let tokens = match access {
         Access::Admin { scope, owner } => {
@@ -226,10 +230,17 @@ pub fn router(manager: Arc<TokenManager>, options: ManagementOptions) -> Router 
             tokens
                 .route_layer(middleware::from_fn_with_state(owner, admin))
                 .route_layer(tollgate.require([scope.to_string()]))
+                .route_layer(middleware::from_fn_with_state(
+                    manager_for_audit,
+                    audit::record_refusals,
+                ))
         }
-        Access::SelfService(resolver) => {
-            tokens.route_layer(middleware::from_fn_with_state(resolver, self_service))
-        }
+        Access::SelfService(resolver) => tokens
+            .route_layer(middleware::from_fn_with_state(resolver, self_service))
+            .route_layer(middleware::from_fn_with_state(
+                manager_for_audit,
+                audit::record_refusals,
+            )),
     };
     Router::new()
         .merge(tokens)

@@ -14,7 +14,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{OpenApi, RefOr, Server};
 
-use super::handlers;
+use super::{audit, handlers};
 use super::views::{
     ErrorBody, ErrorDetail, IssuedOrTokenFile, IssuedView, PageView, TokenFileToken, TokenFileView,
     TokenStatus, TokenView,
@@ -34,7 +34,8 @@ use super::views::{
         handlers::modify_token,
         handlers::regenerate_token,
         handlers::delete_token,
-        handlers::download_token
+        handlers::download_token,
+        audit::read_audit
     ),
     components(schemas(
         Label,
@@ -50,7 +51,10 @@ use super::views::{
         ErrorBody,
         ErrorDetail
     )),
-    tags((name = "tokens", description = "Token management."))
+    tags(
+        (name = "tokens", description = "Token management."),
+        (name = "audit", description = "Who changed which token, when; refused requests.")
+    )
 )]
 struct ApiDoc;
 
