@@ -949,3 +949,250 @@ async fn self_service_users_reach_only_their_own_tokens() {
             .is_empty()
     );
 }
+
+/// How many entries an activity page lists with this action.
+fn count_action(body: &str, action: &str) -> usize {
+    body.matches(&format!("class=\"action action-{action}\""))
+        .count()
+}
+
+#[tokio::test]
+async fn the_activity_shows_console_changes_with_the_acting_admin() {
+    let f = fixture().await;
+    let boss = f
+        .manager
+        .apply(
+            "default",
+            NewToken::new("<b>boss</b>").scopes([ADMIN_SCOPE]),
+        )
+        .await
+        .unwrap();
+    let mut browser = Browser::new(admin_console(&f.manager));
+    browser.sign_in(boss.token.expose_secret()).await;
+
+    // Apply, modify and delete through the console.
+    let csrf = browser.get("/new").await.csrf();
+    let issued = browser
+        .post(
+            "/new",
+            &[
+                ("csrf", &csrf),
+                ("name", "<img src=x onerror=alert(1)>"),
+                ("expiry", "never"),
+                ("scopes", "read"),
+            ],
+        )
+        .await;
+    assert_eq!(issued.status, StatusCode::SEE_OTHER);
+    let record = f
+        .manager
+        .list("default", Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|r| r.name.starts_with("<img"))
+        .unwrap();
+    let path = format!("/tokens/{}", record.id);
+    let page = browser.get(&path).await;
+    assert!(page.body.contains(&format!("href=\"{path}/activity\"")));
+    let modified = browser
+        .post(
+            &path,
+            &[
+                ("csrf", &page.csrf()),
+                ("name", "<img src=x onerror=alert(1)>"),
+                ("description", "changed"),
+                ("scopes", "read write"),
+                ("expiry", "keep"),
+                ("enabled", "on"),
+                ("version", &record.version.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(modified.status, StatusCode::SEE_OTHER);
+    let page = browser.get(&path).await;
+    let version = f
+        .manager
+        .get("default", record.id)
+        .await
+        .unwrap()
+        .version
+        .to_string();
+    let deleted = browser
+        .post(
+            &format!("{path}/delete"),
+            &[("csrf", &page.csrf()), ("version", &version)],
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::SEE_OTHER);
+
+    // The header links to the activity; it lists the three, newest first, by the admin,
+    // from the browser's address, escaped.
+    let home = browser.get("/").await;
+    assert!(home.body.contains("href=\"/activity\""));
+    let page = browser.get("/activity").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("aria-current=\"page\">Activity<"));
+    assert_eq!(
+        count_action(&page.body, "apply"),
+        3,
+        "admin, boss, the token"
+    );
+    assert_eq!(count_action(&page.body, "modify"), 1);
+    assert_eq!(count_action(&page.body, "delete"), 1);
+    let delete_at = page.body.find("action-delete").unwrap();
+    let modify_at = page.body.find("action-modify").unwrap();
+    assert!(delete_at < modify_at, "newest first");
+    assert!(
+        page.body.contains("&#60;b&#62;boss&#60;/b&#62;")
+            || page.body.contains("&lt;b&gt;boss&lt;/b&gt;"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(&boss.record.id.to_string()));
+    assert!(page.body.contains("admin token"));
+    assert!(page.body.contains("192.0.2.10:50000"));
+    assert!(page.body.contains(">description</code>"));
+    assert!(page.body.contains(">scopes</code>"));
+    assert!(!page.body.contains("<img"));
+    assert!(!page.body.contains("<b>"));
+    assert!(!page.body.contains("tg_"), "never a secret");
+
+    // Filtered by action, with the choice kept in the select.
+    let deletes = browser.get("/activity?action=delete").await;
+    assert_eq!(count_action(&deletes.body, "delete"), 1);
+    assert_eq!(count_action(&deletes.body, "apply"), 0);
+    assert!(deletes.body.contains("<option value=\"delete\" selected>"));
+    let refused = browser.get("/activity?action=nonsense").await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("Choose an action from the list."));
+
+    // The token's own activity, still readable after its deletion.
+    let own = browser.get(&format!("{path}/activity")).await;
+    assert_eq!(own.status, StatusCode::OK);
+    assert_eq!(count_action(&own.body, "apply"), 1);
+    assert_eq!(count_action(&own.body, "modify"), 1);
+    assert_eq!(count_action(&own.body, "delete"), 1);
+    assert!(!own.body.contains("<img"));
+    assert_eq!(
+        browser
+            .get(&format!("/tokens/{}/activity", "0".repeat(32)))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Another owner's entries are not shown until the admin switches to it.
+    f.manager
+        .apply("elsewhere", NewToken::new("far away"))
+        .await
+        .unwrap();
+    assert!(!browser.get("/activity").await.body.contains("far away"));
+    let csrf = browser.get("/").await.csrf();
+    browser
+        .post("/owner", &[("csrf", &csrf), ("owner", "elsewhere")])
+        .await;
+    let far = browser.get("/activity").await;
+    assert!(far.body.contains("far away"));
+    assert_eq!(count_action(&far.body, "apply"), 1);
+}
+
+#[tokio::test]
+async fn the_activity_pages_with_more() {
+    let f = fixture().await;
+    for n in 0..60 {
+        f.manager
+            .apply("default", NewToken::new(format!("bulk {n}")))
+            .await
+            .unwrap();
+    }
+    let mut browser = Browser::new(admin_console(&f.manager));
+    browser.sign_in(&f.admin).await;
+    let first = browser.get("/activity?action=apply").await;
+    assert_eq!(count_action(&first.body, "apply"), 50);
+    assert!(first.body.contains("bulk 59"));
+    let marker = "<p class=\"more\"><a class=\"button\" href=\"";
+    let start = first.body.find(marker).expect("a More link") + marker.len();
+    let end = start + first.body[start..].find('"').unwrap();
+    let next = first.body[start..end]
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    assert!(next.starts_with("/activity?action=apply&cursor="), "{next}");
+    let second = browser.get(&next).await;
+    assert_eq!(second.status, StatusCode::OK);
+    assert_eq!(
+        count_action(&second.body, "apply"),
+        11,
+        "60 and the admin's"
+    );
+    assert!(second.body.contains("bulk 0"));
+    assert!(!second.body.contains("bulk 59"));
+    assert!(second.body.contains("Back to the first page"));
+    assert!(!second.body.contains(marker));
+}
+
+#[tokio::test]
+async fn self_service_users_see_only_their_own_activity() {
+    let (manager, _) = manager_with_clock(Arc::new(MemoryStore::new()));
+    let manager = Arc::new(manager);
+    let app = self_service(&manager);
+    let mut alice = Browser::new(app.clone()).signed_in_as("alice");
+    let mut bob = Browser::new(app).signed_in_as("bob");
+    for (browser, name) in [(&mut alice, "alice's <token>"), (&mut bob, "bob's token")] {
+        let csrf = browser.get("/new").await.csrf();
+        let issued = browser
+            .post(
+                "/new",
+                &[("csrf", &csrf), ("name", name), ("scope", "read")],
+            )
+            .await;
+        assert_eq!(issued.status, StatusCode::SEE_OTHER);
+    }
+    // Refusals: one about bob's tokens, one without an owner.
+    let anonymous = tollgate::Context::new(tollgate::Actor::anonymous());
+    manager
+        .record_refusal(&anonymous, "invalid token", Some("user:bob"))
+        .await
+        .unwrap();
+    manager
+        .record_refusal(&anonymous, "missing credentials", None)
+        .await
+        .unwrap();
+    let bobs = manager
+        .list("user:bob", Default::default())
+        .await
+        .unwrap()
+        .items[0]
+        .clone();
+
+    let page = alice.get("/activity").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(count_action(&page.body, "apply"), 1);
+    assert_eq!(count_action(&page.body, "refused"), 0);
+    assert!(
+        page.body.contains("alice&#39;s &#60;token&#62;")
+            || page.body.contains("alice&#x27;s &lt;token&gt;")
+            || page.body.contains("alice&#39;s &lt;token&gt;"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("(user"));
+    assert!(!page.body.contains("bob"));
+    assert!(!page.body.contains("missing credentials"));
+    // No owner to pick, in the page or the query.
+    assert!(!page.body.contains("owner-field"));
+    let sneaky = alice.get("/activity?owner=user:bob&action=refused").await;
+    assert_eq!(count_action(&sneaky.body, "refused"), 0);
+    assert!(!sneaky.body.contains("bob"));
+    let theirs = alice.get(&format!("/tokens/{}/activity", bobs.id)).await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    assert!(!theirs.body.contains("bob"));
+
+    // Bob sees his own, and the refusal about his tokens, but not the one without owner.
+    let page = bob.get("/activity").await;
+    assert_eq!(count_action(&page.body, "apply"), 1);
+    assert_eq!(count_action(&page.body, "refused"), 1);
+    assert!(!page.body.contains("alice"));
+    assert!(!page.body.contains("missing credentials"));
+}

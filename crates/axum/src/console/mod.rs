@@ -2,7 +2,8 @@
 //!
 //! [`router`] serves the token list with fuzzy search, apply (with a page that shows the new
 //! token once, with copy and download), download from the list, modify, regenerate and delete
-//! with a confirmation. Pages are rendered on the server by templates that escape every value;
+//! with a confirmation, and the activity (the audit log) of the owner being viewed and of
+//! each token. Pages are rendered on the server by templates that escape every value;
 //! a small script adds the copy button, the delete dialog and "more" without reloading, and
 //! everything works without it.
 //!
@@ -314,6 +315,8 @@ pub fn router(manager: Arc<TokenManager>, options: ConsoleOptions) -> Router {
             get(pages::token::confirm_delete).post(pages::token::delete),
         )
         .route("/tokens/{id}/download", get(pages::token::download))
+        .route("/tokens/{id}/activity", get(pages::activity::token))
+        .route("/activity", get(pages::activity::all))
         .route("/signout", post(pages::signin::sign_out))
         .route_layer(middleware::from_fn_with_state(
             console.clone(),

@@ -1,5 +1,6 @@
 //! The pages, one module each, and what they share: the layout, the token row, responses.
 
+pub(crate) mod activity;
 pub(crate) mod apply;
 pub(crate) mod issued;
 pub(crate) mod list;
@@ -69,6 +70,9 @@ pub(crate) struct Layout {
     /// The store is unavailable: the cause.
     pub(crate) banner: Option<String>,
     pub(crate) assets: &'static str,
+    /// The part of the console the page belongs to (`tokens` or `activity`), for the
+    /// navigation.
+    pub(crate) section: &'static str,
 }
 
 /// The token list's URL under the mount path `base`.
@@ -96,7 +100,14 @@ impl Layout {
             flash: console.sessions.take_flash(&ctx.key),
             banner: None,
             assets: assets::version(),
+            section: "tokens",
         }
+    }
+
+    /// The same frame, in another part of the console.
+    pub(crate) fn section(mut self, section: &'static str) -> Self {
+        self.section = section;
+        self
     }
 
     /// The frame of a page outside a session (sign-in, errors).
@@ -114,6 +125,7 @@ impl Layout {
             flash: None,
             banner: None,
             assets: assets::version(),
+            section: "tokens",
         }
     }
 }
