@@ -7,7 +7,7 @@
 # Bounded to a few minutes on two cores. Exits non-zero on any failure.
 #
 # Environment: API_CONTRACT_MAX_EXAMPLES (default 40 per operation and phase),
-# API_CONTRACT_MAX_TIME (default 150 seconds for schemathesis), API_CONTRACT_SEED (default
+# API_CONTRACT_MAX_TIME (default 120 seconds for schemathesis), API_CONTRACT_SEED (default
 # random; the seed is printed, so a failure can be replayed), API_CONTRACT_VENV (default
 # target/api-contract/venv), API_CONTRACT_REPORT (a directory: schemathesis writes an NDJSON
 # report of every request there), API_CONTRACT_PYTHON (default: the newest CPython 3.12+ found,
@@ -19,7 +19,7 @@ root=$PWD
 here=$root/scripts/api-contract
 
 max_examples=${API_CONTRACT_MAX_EXAMPLES:-40}
-max_time=${API_CONTRACT_MAX_TIME:-150}
+max_time=${API_CONTRACT_MAX_TIME:-120}
 venv=${API_CONTRACT_VENV:-$root/target/api-contract/venv}
 started=$SECONDS
 
@@ -49,6 +49,7 @@ fi
 py=$venv/bin/python
 
 cargo build --quiet -p tollgate-cli
+tollgate=${CARGO_TARGET_DIR:-$root/target}/debug/tollgate
 mkdir -p "$root/target/api-contract"
 work=$(mktemp -d)
 server=
@@ -64,7 +65,7 @@ stop() {
 trap stop EXIT
 
 # Port 0: the system picks a free port, and the server says which.
-target/debug/tollgate serve --addr 127.0.0.1:0 --db "$work/tokens.redb" \
+"$tollgate" serve --addr 127.0.0.1:0 --db "$work/tokens.redb" \
     >"$work/serve.out" 2>"$work/serve.log" &
 server=$!
 base=
