@@ -53,10 +53,10 @@ mod guard;
 mod layer;
 mod rejection;
 
-#[cfg(feature = "management")]
-pub mod management;
 #[cfg(feature = "console")]
 pub mod console;
+#[cfg(feature = "management")]
+pub mod management;
 
 pub use crate::guard::{LastUsedFlusher, Tollgate, VerifiedToken};
 pub use crate::layer::{RequireToken, RequireTokenLayer};

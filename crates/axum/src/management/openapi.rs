@@ -14,11 +14,11 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{OpenApi, RefOr, Server};
 
-use super::{audit, handlers};
 use super::views::{
     ErrorBody, ErrorDetail, IssuedOrTokenFile, IssuedView, PageView, TokenFileToken, TokenFileView,
     TokenStatus, TokenView,
 };
+use super::{audit, handlers};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
