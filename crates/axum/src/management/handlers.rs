@@ -32,7 +32,7 @@ pub(crate) struct Shared {
 type St = State<Arc<Shared>>;
 
 /// A token id exactly as the document's pattern says: 32 lower-case hexadecimal characters.
-fn parse_id(id: &str) -> Result<TokenId, ApiError> {
+pub(crate) fn parse_id(id: &str) -> Result<TokenId, ApiError> {
     let canonical = id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
     if !canonical {
         return Err(Error::InvalidId.into());
@@ -42,7 +42,7 @@ fn parse_id(id: &str) -> Result<TokenId, ApiError> {
 
 /// Text as sent, held to the document's `maxLength` before the core trims it: the core counts
 /// characters after trimming, a limit JSON Schema cannot state.
-fn at_most(code: &'static str, what: &str, text: &str, max: usize) -> Result<(), ApiError> {
+pub(crate) fn at_most(code: &'static str, what: &str, text: &str, max: usize) -> Result<(), ApiError> {
     let len = text.chars().count();
     if len > max {
         return Err(ApiError::bad_request(
@@ -54,7 +54,7 @@ fn at_most(code: &'static str, what: &str, text: &str, max: usize) -> Result<(),
 }
 
 /// An owner named by the request, held to the document's `maxLength`.
-fn named(owner: Option<&str>) -> Result<Option<&str>, ApiError> {
+pub(crate) fn named(owner: Option<&str>) -> Result<Option<&str>, ApiError> {
     if let Some(owner) = owner {
         at_most("invalid_owner", "owner", owner, tollgate::MAX_NAME_CHARS)?;
     }
