@@ -42,7 +42,12 @@ pub(crate) fn parse_id(id: &str) -> Result<TokenId, ApiError> {
 
 /// Text as sent, held to the document's `maxLength` before the core trims it: the core counts
 /// characters after trimming, a limit JSON Schema cannot state.
-pub(crate) fn at_most(code: &'static str, what: &str, text: &str, max: usize) -> Result<(), ApiError> {
+pub(crate) fn at_most(
+    code: &'static str,
+    what: &str,
+    text: &str,
+    max: usize,
+) -> Result<(), ApiError> {
     let len = text.chars().count();
     if len > max {
         return Err(ApiError::bad_request(
