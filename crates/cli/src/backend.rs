@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use tollgate::jiff::{SignedDuration, Timestamp};
 use tollgate::{
-    Actor, AuditEntry, AuditFilter, Context, DeleteOptions, EncryptionKey, Expiry, ListOptions,
-    NewToken, PREFIX_SETTING, Regenerate, TokenFormat, TokenHasher, TokenId, TokenInfo,
-    TokenManager, TokenStore, TokenUpdate, Verification,
+    Actor, AuditFilter, Context, DeleteOptions, EncryptionKey, Expiry, ListOptions, NewToken,
+    PREFIX_SETTING, Regenerate, TokenFormat, TokenHasher, TokenId, TokenInfo, TokenManager,
+    TokenStore, TokenUpdate, Verification,
 };
-use tollgate_axum::management::{IssuedView, PageView, TokenView, token_file_name};
+use tollgate_axum::management::{AuditPageView, IssuedView, PageView, TokenView, token_file_name};
 use tollgate_postgres::PgStore;
 use tollgate_redb::{RedbStore, RedbStoreError};
 use zeroize::{Zeroize as _, Zeroizing};
@@ -158,18 +158,6 @@ pub(crate) struct Application {
 pub(crate) enum Checked {
     Valid(Box<TokenView>),
     Invalid(String),
-}
-
-/// One page of the audit log, as `GET /api/v1/audit` answers it and `audit --json` prints
-/// it.
-// The shape of `tollgate_axum::management::AuditPageView`, which that crate does not export
-// yet; switch to it once it does.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub(crate) struct AuditPageView {
-    /// Newest first.
-    pub(crate) entries: Vec<AuditEntry>,
-    /// Pass as `cursor` for the next page; `null` on the last page.
-    pub(crate) next_cursor: Option<String>,
 }
 
 /// The person at this terminal, as the audit log records changes made on a store: `user@host`,

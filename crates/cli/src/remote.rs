@@ -12,11 +12,11 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use tollgate::jiff::{SignedDuration, Timestamp};
 use tollgate::{AuditFilter, ErrorKind, ListOptions, TokenFormat, TokenId};
-use tollgate_axum::management::{ErrorBody, IssuedView, PageView, TokenView};
+use tollgate_axum::management::{AuditPageView, ErrorBody, IssuedView, PageView, TokenView};
 use zeroize::Zeroizing;
 
 use crate::Failure;
-use crate::backend::{AuditPageView, Change, Checked, Download, Fresh};
+use crate::backend::{Change, Checked, Download, Fresh};
 
 /// The environment variable holding the admin token.
 pub(crate) const TOKEN_ENV: &str = "TOLLGATE_TOKEN";

@@ -496,7 +496,6 @@ fn remote(server: &Server, dir: &Path) -> Command {
 }
 
 #[tokio::test]
-#[ignore = "GET /api/v1/audit is not routed by tollgate_axum::management::router yet"]
 async fn the_same_through_a_server() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("tokens.redb");
