@@ -60,8 +60,7 @@ pub enum Error {
     /// contained control characters.
     #[error("invalid search query: {0}")]
     InvalidQuery(&'static str),
-    /// An audit log filter was rejected (an unknown action, a time range that ends before it
-    /// starts).
+    /// An audit log filter was rejected (an unknown action, an actor id over 200 characters).
     #[error("invalid audit filter: {0}")]
     InvalidAuditFilter(&'static str),
     /// A pagination cursor could not be decoded, or belongs to a different query.

@@ -38,6 +38,9 @@ pub const MAX_GRACE_PERIOD: SignedDuration = SignedDuration::from_hours(24 * 30)
 /// least one through, so this is far more than contention needs; it only stops a livelock.
 const MODIFY_ATTEMPTS: usize = 1000;
 
+/// The longest actor id an audit filter may name.
+const MAX_ACTOR_CHARS: usize = 200;
+
 /// How long audit entries are kept unless [`TokenManager::with_audit_retention`] says
 /// otherwise: 400 days.
 pub const DEFAULT_AUDIT_RETENTION: Duration = Duration::from_secs(400 * 24 * 3600);
@@ -1281,13 +1284,26 @@ impl TokenManager {
             Some(limit @ 1..=MAX_PAGE_SIZE) => limit,
             Some(_) => return Err(Error::InvalidLimit { max: MAX_PAGE_SIZE }),
         };
-        if let (Some(since), Some(until)) = (filter.since, filter.until)
-            && since > until
+        if filter
+            .actor
+            .as_ref()
+            .is_some_and(|actor| actor.chars().count() > MAX_ACTOR_CHARS)
         {
-            return Err(Error::InvalidAuditFilter("`since` is after `until`"));
+            return Err(Error::InvalidAuditFilter(
+                "the actor is longer than 200 characters",
+            ));
         }
         if let Some(owner) = &filter.owner {
             validate_owner(owner)?;
+        }
+        // A range that ends before it starts is empty, not an error.
+        if let (Some(since), Some(until)) = (filter.since, filter.until)
+            && since >= until
+        {
+            return Ok(AuditPage {
+                entries: Vec::new(),
+                next_cursor: None,
+            });
         }
         let after = cursor.map(decode_audit_cursor).transpose()?;
         let request = AuditRequest {

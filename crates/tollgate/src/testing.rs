@@ -818,11 +818,23 @@ pub mod conformance {
             .await
             .unwrap_err();
         assert!(matches!(err, Error::InvalidCursor), "{err:?}");
-        let err = manager
+        let backwards = manager
             .audit(
                 &AuditFilter {
                     since: Some(history[0].at),
                     until: Some(history[5].at),
+                    ..Default::default()
+                },
+                None,
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(backwards.entries.is_empty(), "a backwards range is empty");
+        let err = manager
+            .audit(
+                &AuditFilter {
+                    actor: Some("a".repeat(201)),
                     ..Default::default()
                 },
                 None,
