@@ -16,6 +16,7 @@ use super::access::Principal;
 use super::error::ApiError;
 use super::handlers::Shared;
 use super::input::ApiQuery;
+use super::openapi::Label;
 use super::views::ErrorBody;
 use crate::VerifiedToken;
 
@@ -75,7 +76,7 @@ pub(crate) struct AuditQuery {
     #[param(value_type = Option<String>, format = DateTime)]
     until: Option<String>,
     /// Only entries about this owner's tokens (administrators; a user sees their own).
-    #[param(min_length = 1, max_length = 100)]
+    #[param(value_type = Option<Label>, example = "default")]
     owner: Option<String>,
     /// Page size.
     #[param(minimum = 1, maximum = 1000)]
