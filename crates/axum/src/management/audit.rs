@@ -14,7 +14,7 @@ use tollgate::{Actor, AuditAction, AuditEntry, AuditFilter, Client, Context, Tok
 
 use super::access::Principal;
 use super::error::ApiError;
-use super::handlers::Shared;
+use super::handlers::{Shared, named};
 use super::input::ApiQuery;
 use super::openapi::Label;
 use super::views::ErrorBody;
@@ -121,6 +121,7 @@ pub(crate) async fn read_audit(
     axum::Extension(principal): axum::Extension<Principal>,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Response, ApiError> {
+    named(query.owner.as_deref())?;
     let owner = match (&principal, query.owner) {
         // A user reads the entries about their own tokens only.
         (Principal::User(own), named) => {
