@@ -10,11 +10,11 @@ use http::request::Parts;
 use http::{HeaderMap, header};
 use serde::{Deserialize, Serialize};
 use tollgate::jiff::Timestamp;
-use tollgate::{Actor, AuditAction, AuditEntry, AuditFilter, Client, Context, TokenId};
+use tollgate::{Actor, AuditAction, AuditEntry, AuditFilter, Client, Context};
 
 use super::access::Principal;
 use super::error::ApiError;
-use super::handlers::{Shared, named};
+use super::handlers::{Shared, named, parse_id};
 use super::input::ApiQuery;
 use super::openapi::Label;
 use super::views::ErrorBody;
@@ -136,11 +136,7 @@ pub(crate) async fn read_audit(
         }
         (Principal::Admin, named) => named,
     };
-    let token = query
-        .token
-        .as_deref()
-        .map(str::parse::<TokenId>)
-        .transpose()?;
+    let token = query.token.as_deref().map(parse_id).transpose()?;
     let filter = AuditFilter {
         token,
         actor: query.actor,
