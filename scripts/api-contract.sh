@@ -48,7 +48,9 @@ if [[ "$(cat "$venv/stamp" 2>/dev/null)" != "$stamp" ]]; then
 fi
 py=$venv/bin/python
 
-cargo build --quiet -p tollgate-cli
+# What `cargo test --workspace --all-features` builds, the `tollgate` binary among it: right
+# after the tests, as in .ci/run, there is nothing left to build.
+cargo test --quiet --workspace --all-features --no-run
 tollgate=${CARGO_TARGET_DIR:-$root/target}/debug/tollgate
 mkdir -p "$root/target/api-contract"
 work=$(mktemp -d)
