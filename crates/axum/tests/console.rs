@@ -317,6 +317,21 @@ async fn sign_in_sets_an_opaque_strict_cookie() {
     let refused = other.sign_in(user.token.expose_secret()).await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     assert!(refused.body.contains("does not have the admin scope"));
+
+    // Nor can a token of another owner that holds the admin scope: anyone who may issue
+    // tokens into an owner of their own (a self-service user) could make one.
+    let self_made = f
+        .manager
+        .apply(
+            "user:mallory",
+            NewToken::new("self-made").scopes(["tollgate:admin"]),
+        )
+        .await
+        .unwrap();
+    let mut mallory = Browser::new(admin_console(&f.manager));
+    let refused = mallory.sign_in(self_made.token.expose_secret()).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(refused.set_cookie().is_none());
 }
 
 #[tokio::test]
