@@ -1296,6 +1296,7 @@ impl TokenManager {
         if let Some(owner) = &filter.owner {
             validate_owner(owner)?;
         }
+        let after = cursor.map(decode_audit_cursor).transpose()?;
         // A range that ends before it starts is empty, not an error.
         if let (Some(since), Some(until)) = (filter.since, filter.until)
             && since >= until
@@ -1305,7 +1306,6 @@ impl TokenManager {
                 next_cursor: None,
             });
         }
-        let after = cursor.map(decode_audit_cursor).transpose()?;
         let request = AuditRequest {
             filter,
             after,

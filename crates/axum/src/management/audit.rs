@@ -15,7 +15,7 @@ use tollgate::{Actor, AuditAction, AuditEntry, AuditFilter, Client, Context};
 use super::access::Principal;
 use super::error::ApiError;
 use super::handlers::{Shared, named, parse_id};
-use super::input::ApiQuery;
+use super::input::{ApiQuery, parse_timestamp};
 use super::openapi::Label;
 use super::views::ErrorBody;
 use crate::VerifiedToken;
@@ -95,14 +95,30 @@ pub struct AuditPageView {
     pub next_cursor: Option<String>,
 }
 
+/// A `date-time` as JSON Schema reads it. The instants of years 0000 and 9999 lie before and
+/// after every entry, and not all of them fit a timestamp: they read as the start and the end
+/// of time.
 fn time(field: &'static str, text: Option<String>) -> Result<Option<Timestamp>, ApiError> {
-    text.map(|t| {
-        t.parse().map_err(|_| {
+    let edge = |t: &str| {
+        let shifted = |from: &str, to: &str| {
+            t.starts_with(from) && parse_timestamp(&t.replacen(from, to, 1)).is_ok()
+        };
+        if shifted("9999-", "9998-") {
+            Some(Timestamp::MAX)
+        } else if shifted("0000-", "0001-") {
+            Some(Timestamp::MIN)
+        } else {
+            None
+        }
+    };
+    text.map(|t| match parse_timestamp(&t) {
+        Ok(at) => Ok(at),
+        Err(reason) => edge(&t).ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_parameter",
-                format!("invalid query parameter `{field}`: expected an RFC 3339 date and time, such as 2027-01-01T00:00:00Z"),
+                format!("invalid query parameter `{field}`: {reason}"),
             )
-        })
+        }),
     })
     .transpose()
 }
