@@ -74,7 +74,8 @@ use tollgate::TokenManager;
 
 use self::session::Sessions;
 use self::throttle::Throttle;
-use crate::management::{DEFAULT_ADMIN_SCOPE, DEFAULT_OWNER, OwnerResolver};
+use crate::management::access::Access;
+use crate::management::{DEFAULT_OWNER, OwnerResolver};
 
 /// How long a session may go unused by default before it ends.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -107,28 +108,6 @@ impl std::fmt::Debug for ConsoleOptions {
     }
 }
 
-/// How people are authorized.
-#[derive(Clone)]
-pub(crate) enum Access {
-    /// Sign-in with a token of owner `owner` holding this scope; every owner's tokens.
-    Admin { scope: Arc<str>, owner: Arc<str> },
-    /// The application's own authentication; one owner per request.
-    SelfService(Arc<dyn OwnerResolver>),
-}
-
-impl std::fmt::Debug for Access {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Admin { scope, owner } => f
-                .debug_struct("Admin")
-                .field("scope", scope)
-                .field("owner", owner)
-                .finish(),
-            Self::SelfService(_) => f.write_str("SelfService"),
-        }
-    }
-}
-
 impl Default for ConsoleOptions {
     fn default() -> Self {
         Self::new()
@@ -136,15 +115,12 @@ impl Default for ConsoleOptions {
 }
 
 impl ConsoleOptions {
-    /// Sign-in with a Tollgate token holding [`DEFAULT_ADMIN_SCOPE`]; [`DEFAULT_OWNER`]'s
+    /// Sign-in with a Tollgate token holding [`DEFAULT_ADMIN_SCOPE`](crate::management::DEFAULT_ADMIN_SCOPE); [`DEFAULT_OWNER`]'s
     /// tokens until the administrator picks another owner; cookies without `Secure`; the
     /// default idle timeout and lifetime; scopes typed freely.
     pub fn new() -> Self {
         Self {
-            access: Access::Admin {
-                scope: DEFAULT_ADMIN_SCOPE.into(),
-                owner: DEFAULT_OWNER.into(),
-            },
+            access: Access::admin(),
             default_owner: DEFAULT_OWNER.to_owned(),
             secure_cookie: false,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
@@ -156,14 +132,7 @@ impl ConsoleOptions {
 
     /// Sign-in needs a Tollgate token with `scope`.
     pub fn admin_scope(mut self, scope: impl Into<String>) -> Self {
-        let owner = match &self.access {
-            Access::Admin { owner, .. } => owner.clone(),
-            Access::SelfService(_) => DEFAULT_OWNER.into(),
-        };
-        self.access = Access::Admin {
-            scope: scope.into().into(),
-            owner,
-        };
+        self.access = self.access.with_scope(scope.into());
         self
     }
 
@@ -171,14 +140,7 @@ impl ConsoleOptions {
     /// tokens live with one owner, so that a self-service user who gives their own token the
     /// admin scope gains nothing.
     pub fn admin_owner(mut self, owner: impl Into<String>) -> Self {
-        let scope = match &self.access {
-            Access::Admin { scope, .. } => scope.clone(),
-            Access::SelfService(_) => DEFAULT_ADMIN_SCOPE.into(),
-        };
-        self.access = Access::Admin {
-            scope,
-            owner: owner.into().into(),
-        };
+        self.access = self.access.with_owner(owner.into());
         self
     }
 

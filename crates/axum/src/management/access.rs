@@ -104,6 +104,46 @@ pub(crate) enum Access {
     SelfService(Arc<dyn OwnerResolver>),
 }
 
+impl Access {
+    /// Administrators with a token of [`DEFAULT_OWNER`](super::DEFAULT_OWNER) holding
+    /// [`DEFAULT_ADMIN_SCOPE`](super::DEFAULT_ADMIN_SCOPE).
+    pub(crate) fn admin() -> Self {
+        Self::Admin {
+            scope: super::DEFAULT_ADMIN_SCOPE.into(),
+            owner: super::DEFAULT_OWNER.into(),
+        }
+    }
+
+    /// The admin scope and owner: these, or the defaults for self-service.
+    fn admin_parts(&self) -> (Arc<str>, Arc<str>) {
+        match self {
+            Self::Admin { scope, owner } => (scope.clone(), owner.clone()),
+            Self::SelfService(_) => (
+                super::DEFAULT_ADMIN_SCOPE.into(),
+                super::DEFAULT_OWNER.into(),
+            ),
+        }
+    }
+
+    /// Administrators whose tokens hold `scope`.
+    pub(crate) fn with_scope(&self, scope: String) -> Self {
+        let (_, owner) = self.admin_parts();
+        Self::Admin {
+            scope: scope.into(),
+            owner,
+        }
+    }
+
+    /// Administrators whose tokens belong to `owner`.
+    pub(crate) fn with_owner(&self, owner: String) -> Self {
+        let (scope, _) = self.admin_parts();
+        Self::Admin {
+            scope,
+            owner: owner.into(),
+        }
+    }
+}
+
 impl fmt::Debug for Access {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

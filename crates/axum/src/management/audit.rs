@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tollgate::jiff::Timestamp;
 use tollgate::{Actor, AuditAction, AuditEntry, AuditFilter, Client, Context};
 
-use super::access::Principal;
+use super::access::{Principal, owner_of};
 use super::error::ApiError;
 use super::handlers::{Shared, named, parse_id};
 use super::input::{ApiQuery, parse_timestamp};
@@ -138,19 +138,11 @@ pub(crate) async fn read_audit(
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Response, ApiError> {
     named(query.owner.as_deref())?;
-    let owner = match (&principal, query.owner) {
-        // A user reads the entries about their own tokens only.
-        (Principal::User(own), named) => {
-            if named.as_ref().is_some_and(|n| n != own) {
-                return Err(ApiError::new(
-                    http::StatusCode::FORBIDDEN,
-                    "forbidden_owner",
-                    "you may read only the activity of your own tokens",
-                ));
-            }
-            Some(own.clone())
-        }
-        (Principal::Admin, named) => named,
+    let owner = match principal {
+        // An administrator's log spans owners unless one is named.
+        Principal::Admin => query.owner,
+        // A user reads their own tokens' activity: the rule every route follows.
+        Principal::User(_) => Some(owner_of(&principal, "", query.owner.as_deref(), None)?),
     };
     let token = query.token.as_deref().map(parse_id).transpose()?;
     let filter = AuditFilter {

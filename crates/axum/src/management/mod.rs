@@ -37,7 +37,7 @@
 //!   and regenerate honour `If-Match` (strong comparison, `*` for any version).
 //! - Responses that hold a secret carry `Cache-Control: no-store`.
 
-mod access;
+pub(crate) mod access;
 mod audit;
 mod error;
 mod handlers;
@@ -97,10 +97,7 @@ impl ManagementOptions {
     /// [`DEFAULT_OWNER`] when a request names none, bodies up to [`DEFAULT_BODY_LIMIT`].
     pub fn new() -> Self {
         Self {
-            access: Access::Admin {
-                scope: DEFAULT_ADMIN_SCOPE.into(),
-                owner: DEFAULT_OWNER.into(),
-            },
+            access: Access::admin(),
             default_owner: DEFAULT_OWNER.to_owned(),
             body_limit: DEFAULT_BODY_LIMIT,
             realm: "tollgate".to_owned(),
@@ -116,14 +113,7 @@ impl ManagementOptions {
     /// # let _ = options;
     /// ```
     pub fn admin_scope(mut self, scope: impl Into<String>) -> Self {
-        let owner = match &self.access {
-            Access::Admin { owner, .. } => owner.clone(),
-            Access::SelfService(_) => DEFAULT_OWNER.into(),
-        };
-        self.access = Access::Admin {
-            scope: scope.into().into(),
-            owner,
-        };
+        self.access = self.access.with_scope(scope.into());
         self
     }
 
@@ -132,14 +122,7 @@ impl ManagementOptions {
     /// self-service user can issue tokens with any scope into their own owner). A token of
     /// another owner is answered 403.
     pub fn admin_owner(mut self, owner: impl Into<String>) -> Self {
-        let scope = match &self.access {
-            Access::Admin { scope, .. } => scope.clone(),
-            Access::SelfService(_) => DEFAULT_ADMIN_SCOPE.into(),
-        };
-        self.access = Access::Admin {
-            scope,
-            owner: owner.into().into(),
-        };
+        self.access = self.access.with_owner(owner.into());
         self
     }
 
